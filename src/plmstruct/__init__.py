@@ -1,0 +1,3 @@
+"""plmstruct: find, inject and tune the structural knowledge inside protein language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Convert a fair-esm ESM-2 checkpoint (``esm2_t*_UR50D.pt``) to the Hugging Face layout.
+
+Read with ``torch.load(weights_only=True)``: no arbitrary pickle. The architecture is read off
+the tensors (layers, width); the head count follows the published ESM-2 family table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+from transformers import EsmForMaskedLM
+
+from plmstruct.backbone.loader import esm_config, esm_tokenizer
+from plmstruct.backbone.model import Backbone
+from plmstruct.errors import InputError
+
+#: (layers, width) -> attention heads of the published ESM-2 models
+ESM2_HEADS = {(6, 320): 20, (12, 480): 20, (30, 640): 20, (33, 1280): 20, (36, 2560): 40, (48, 5120): 40}
+
+_LAYER_MAP = {
+    "self_attn.q_proj": "attention.self.query",
+    "self_attn.k_proj": "attention.self.key",
+    "self_attn.v_proj": "attention.self.value",
+    "self_attn.out_proj": "attention.output.dense",
+    "self_attn_layer_norm": "attention.LayerNorm",
+    "fc1": "intermediate.dense",
+    "fc2": "output.dense",
+    "final_layer_norm": "LayerNorm",
+}
+_TOP_MAP = {
+    "embed_tokens.weight": "esm.embeddings.word_embeddings.weight",
+    "emb_layer_norm_after.weight": "esm.encoder.emb_layer_norm_after.weight",
+    "emb_layer_norm_after.bias": "esm.encoder.emb_layer_norm_after.bias",
+    "contact_head.regression.weight": "esm.contact_head.regression.weight",
+    "contact_head.regression.bias": "esm.contact_head.regression.bias",
+    "lm_head.dense.weight": "lm_head.dense.weight",
+    "lm_head.dense.bias": "lm_head.dense.bias",
+    "lm_head.layer_norm.weight": "lm_head.layer_norm.weight",
+    "lm_head.layer_norm.bias": "lm_head.layer_norm.bias",
+    "lm_head.bias": "lm_head.bias",
+}
+_PREFIX = re.compile(r"^(encoder\.sentence_encoder\.|encoder\.)")
+_LAYER_KEY = re.compile(r"^layers\.(\d+)\.(.+)\.(weight|bias)$")
+
+
+def fair_esm_to_hf_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename fair-esm ESM-2 parameters to ``EsmForMaskedLM`` names."""
+    out: dict[str, torch.Tensor] = {}
+    for raw_key, tensor in state.items():
+        key = _PREFIX.sub("", raw_key)
+        if key.endswith("rot_emb.inv_freq") or key == "lm_head.weight":
+            continue  # recomputed / tied to the token embedding
+        if key in _TOP_MAP:
+            out[_TOP_MAP[key]] = tensor
+            continue
+        match = _LAYER_KEY.match(key)
+        if match is None or match.group(2) not in _LAYER_MAP:
+            raise InputError(f"unexpected parameter {raw_key!r}: not a fair-esm ESM-2 checkpoint")
+        layer, name, kind = match.groups()
+        out[f"esm.encoder.layer.{layer}.{_LAYER_MAP[name]}.{kind}"] = tensor
+    return out
+
+
+def load_fair_esm_checkpoint(path: Path) -> Backbone:
+    """Load ``esm2_t*_UR50D.pt`` as an HF ``EsmForMaskedLM`` backbone."""
+    if not path.is_file():
+        raise InputError("no such checkpoint file", path=path)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise InputError(f"cannot read as a weights-only torch checkpoint ({err.__class__.__name__}: "
+                         f"{str(err).splitlines()[0][:200]})", path=path) from err
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise InputError("no 'model' state dict in the checkpoint", path=path)
+    hf_state = fair_esm_to_hf_state(state)
+    layers = 1 + max(int(k.split(".")[3]) for k in hf_state if k.startswith("esm.encoder.layer."))
+    width = hf_state["esm.embeddings.word_embeddings.weight"].shape[1]
+    heads = ESM2_HEADS.get((layers, width))
+    if heads is None:
+        raise InputError(f"unknown ESM-2 size ({layers} layers, width {width}); known: {sorted(ESM2_HEADS)}",
+                         path=path)
+    model = EsmForMaskedLM(esm_config(layers, width, heads))
+    missing, unexpected = model.load_state_dict(hf_state, strict=False)
+    missing = [k for k in missing if not k.endswith(("inv_freq", "lm_head.decoder.weight", "position_ids"))]
+    if missing or unexpected:
+        raise InputError(f"checkpoint does not fit ESM-2: missing={missing[:5]} unexpected={unexpected[:5]}",
+                         path=path)
+    model.tie_weights()
+    model.eval()
+    return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=path.stem)
