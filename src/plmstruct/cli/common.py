@@ -43,4 +43,4 @@ def train_config(out_dir: Path, *, max_steps: int, batch_size: int, seed: int, r
     return TrainConfig(out_dir=out_dir, max_steps=max_steps, batch_size=batch_size, seed=seed, resume=resume,
                        devices=dev, strategy=strategy, num_nodes=num_nodes, precision=precision,
                        checkpoint_every_n_steps=checkpoint_every, val_every_n_steps=val_every,
-                       progress=progress and sys.stderr.isatty() or progress == "force", num_threads=threads)
+                       progress=progress and sys.stderr.isatty(), num_threads=threads)
