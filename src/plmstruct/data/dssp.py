@@ -79,8 +79,11 @@ def run_mkdssp(structure: ProteinStructure, *, exe: str | None = None, timeout: 
     with tempfile.TemporaryDirectory(prefix="plmstruct-dssp-") as tmp:
         pdb_path, out_path = Path(tmp) / "in.pdb", Path(tmp) / "out.dssp"
         pdb_path.write_text(to_pdb_text(_complete_residues_only(structure), renumber=True))
-        proc = subprocess.run([exe, "--output-format", "dssp", str(pdb_path), str(out_path)],
-                              capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run([exe, "--output-format", "dssp", str(pdb_path), str(out_path)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise RuntimeError(f"cannot run {exe}: {err}") from err
         if proc.returncode != 0 or not out_path.exists():
             raise RuntimeError(f"mkdssp exit code {proc.returncode}: {proc.stderr.strip()[:300]}")
         rows = parse_dssp_text(out_path.read_text(), path=out_path)

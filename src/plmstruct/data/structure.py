@@ -321,25 +321,27 @@ def _peptide_bonded(coords: np.ndarray, max_bond: float = 2.0) -> np.ndarray:
 def _with_seqres(observed: ProteinStructure, scheme: list[tuple[str, str, str | None]]) -> ProteinStructure:
     """Insert residues listed in the sequence scheme but absent from the coordinates (NaN coords)."""
     index = {rid: i for i, rid in enumerate(observed.residue_ids)}
-    if not all(auth is None or auth in index for _, _, auth in scheme):
+    scheme_ids = [auth if auth is not None else rid for _, rid, auth in scheme]
+    positions = [index[r] for r in scheme_ids if r in index]
+    if len(positions) != len(observed) or positions != sorted(positions):
         warnings.warn(f"{observed.path}: sequence scheme of chain {observed.chain!r} does not match the "
                       "coordinates; missing residues not inserted", stacklevel=3)
         return observed
     n = len(scheme)
     coords = np.full((n, 4, 3), np.nan, dtype=np.float32)
     plddt = None if observed.plddt is None else np.full(n, np.nan, dtype=np.float32)
-    letters, rids = [], []
-    for k, (mon, rid, auth) in enumerate(scheme):
-        rids.append(rid)
-        if auth is None:
+    letters = []
+    for k, ((mon, _, _), rid) in enumerate(zip(scheme, scheme_ids, strict=True)):
+        i = index.get(rid)
+        if i is None:
             letters.append(one_letter(mon))
             continue
-        i = index[auth]
         letters.append(observed.sequence[i])
         coords[k] = observed.coords[i]
         if plddt is not None:
             plddt[k] = observed.plddt[i]
-    return ProteinStructure(observed.id, observed.chain, observed.path, "".join(letters), coords, rids, plddt)
+    return ProteinStructure(observed.id, observed.chain, observed.path, "".join(letters), coords, scheme_ids,
+                            plddt)
 
 
 def load_chains(path: str | Path, chains: Iterable[str] | None = None, *, model: int = 1,
