@@ -121,7 +121,7 @@ def fit_to_length(record_id: str, sequence: str, max_len: int, *, policy: str = 
     - ``crop``: keep the first ``max_len`` residues;
     - ``split``: overlapping windows of ``max_len`` with ``overlap`` shared residues; the last
       window is aligned to the chain end. Per-residue outputs are stitched by
-      :func:`stitch_windows` (each residue taken from the window where it is most central)."""
+      :func:`window_owner` (each residue taken from the window where it is most central)."""
     if policy not in LENGTH_POLICIES:
         raise ValueError(f"policy must be one of {LENGTH_POLICIES}, not {policy!r}")
     if len(sequence) <= max_len:

@@ -80,12 +80,19 @@ def _check(rec: SSRecord, path: object) -> None:
                              position=i + 1)
 
 
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        raise InputError("not a text file (binary content)", path=path) from err
+
+
 def read_three_line(path: str | Path) -> list[SSRecord]:
     """Read the 3-line format; every error names the file, the record and the position."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in _read_text(path).splitlines() if ln.strip()]
     if len(lines) % 3:
         raise InputError(f"{len(lines)} non-empty lines is not a multiple of 3 (header, sequence, labels)",
                          path=path)
@@ -115,24 +122,30 @@ def read_netsurfp_csv(path: str | Path, *, n_states: int = 8) -> list[SSRecord]:
     letters). Residues with evaluation mask 0 become ``X``. Labels use our 8-state letters
     (coil ``C`` -> ``L``) or, for ``n_states=3``, H/E/C."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
     records = []
-    with path.open() as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader)]
-        col = {name: header.index(name) for name in header}
-        label_col = col["dssp8"] if n_states in (8, 9) else col["dssp3"]
-        mask_col = col.get("cb513_mask")
-        for n, row in enumerate(reader, start=1):
+    reader = csv.reader(_read_text(path).splitlines())
+    header = [h.strip() for h in next(reader, [])]
+    if not header:
+        raise InputError("empty file", path=path)
+    needed = ["input", "dssp8" if n_states in (8, 9) else "dssp3"]
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise InputError(f"line 1: missing column(s) {', '.join(missing)}", path=path)
+    col = {name: header.index(name) for name in header}
+    label_col = col[needed[1]]
+    mask_col = col.get("cb513_mask")
+    for n, row in enumerate(reader, start=1):
+        try:
             seq = row[col["input"]].split()
             lab = row[label_col].split()
             mask = row[mask_col].split() if mask_col is not None else ["1"] * len(seq)
             labels = "".join(("L" if c == "C" and n_states != 3 else c) if float(m) > 0 else "X"
                              for c, m in zip(lab, mask, strict=False))
-            rec = SSRecord(f"{path.stem}_{n}", "".join(seq), labels)
-            _check(rec, path)
-            records.append(rec)
+        except (IndexError, ValueError) as err:
+            raise InputError(f"line {n + 1}: malformed row ({err})", path=path, record=f"{path.stem}_{n}") from err
+        rec = SSRecord(f"{path.stem}_{n}", "".join(seq), labels)
+        _check(rec, path)
+        records.append(rec)
     return records
 
 
@@ -149,6 +162,9 @@ def read_flip_ss(split_dir: str | Path) -> dict[str, list[SSRecord]]:
     out: dict[str, list[SSRecord]] = {"train": [], "valid": [], "test": []}
     for lab in labels:
         attrs = dict(kv.split("=", 1) for kv in lab.description.split() if "=" in kv)
+        if lab.id not in seqs:
+            raise InputError("labelled chain is not in sequences.fasta", path=split_dir / "sampled.fasta",
+                             record=lab.id)
         mask = masks.get(lab.id, "1" * len(lab.sequence))
         text = "".join(c if m == "1" else "X" for c, m in zip(lab.sequence, mask, strict=False))
         rec = SSRecord(lab.id, seqs[lab.id].sequence, text)
