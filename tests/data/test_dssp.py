@@ -120,3 +120,10 @@ def test_dssp_reader_errors(tmp_path):
     header = "  #  RESIDUE AA STRUCTURE BP1 BP2  ACC     N-H-->O"
     with pytest.raises(InputError, match="line 2"):
         parse_dssp_text(header + "\n    1   xx A H  \n", path=bad)
+
+
+def test_unknown_residues_are_assigned_like_known_ones(ts50):
+    s = ts50["2cviA"][0]  # its first ten residues hold no proline
+    unknown = ProteinStructure(s.id, s.chain, s.path, "X" * 10 + s.sequence[10:], s.coords, s.residue_ids)
+    assert run_mkdssp(unknown) == run_mkdssp(s) == python_dssp(unknown)
+    assert "E" in run_mkdssp(unknown)[:10]

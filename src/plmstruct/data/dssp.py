@@ -76,9 +76,11 @@ def run_mkdssp(structure: ProteinStructure, *, exe: str | None = None, timeout: 
     labels = ["X"] * len(structure)
     if complete.sum() == 0:
         return "".join(labels)
+    if len(structure) > 9999:
+        raise RuntimeError("chains over 9999 residues do not fit the PDB format mkdssp reads")
     with tempfile.TemporaryDirectory(prefix="plmstruct-dssp-") as tmp:
         pdb_path, out_path = Path(tmp) / "in.pdb", Path(tmp) / "out.dssp"
-        pdb_path.write_text(to_pdb_text(_complete_residues_only(structure), renumber=True))
+        pdb_path.write_text(to_pdb_text(_complete_residues_only(structure), renumber=True, unknown="ALA"))
         try:
             proc = subprocess.run([exe, "--output-format", "dssp", str(pdb_path), str(out_path)],
                                   capture_output=True, text=True, timeout=timeout)

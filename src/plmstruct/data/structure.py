@@ -436,11 +436,14 @@ _THREE = {"A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "Q": "GLN"
           "T": "THR", "W": "TRP", "Y": "TYR", "V": "VAL", "U": "SEC", "O": "PYL"}
 
 
-def to_pdb_text(structure: ProteinStructure, *, renumber: bool = True) -> str:
+def to_pdb_text(structure: ProteinStructure, *, renumber: bool = True, unknown: str = "UNK") -> str:
     """Backbone-only PDB text with the HEADER and CRYST1 records that mkdssp requires.
 
     ``renumber`` numbers residues 1..L (no insertion codes) so that outputs map back by index;
-    atoms with NaN coordinates are left out."""
+    atoms with NaN coordinates are left out; ``unknown`` is the residue name written for ``X``
+    (mkdssp ignores ``UNK`` residues, so DSSP runs write ``ALA``: only the backbone matters)."""
+    if renumber and len(structure) > 9999:
+        raise ValueError("PDB format numbers at most 9999 residues per chain")
     lines = ["HEADER    PROTEIN" + " " * 32 + "01-JAN-00   XXXX",
              "CRYST1    1.000    1.000    1.000  90.00  90.00  90.00 P 1           1"]
     chain = (structure.chain or "A")[0]
@@ -451,7 +454,7 @@ def to_pdb_text(structure: ProteinStructure, *, renumber: bool = True) -> str:
         else:
             digits = rid.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
             num, icode = int(digits), (rid[len(digits):] or " ")[:1]
-        res = _THREE.get(letter, "UNK")
+        res = _THREE.get(letter, unknown)
         for k, atom in enumerate(BACKBONE_ATOMS):
             x, y, z = structure.coords[i, k]
             if np.isnan(x) or np.isnan(y) or np.isnan(z):
@@ -459,5 +462,5 @@ def to_pdb_text(structure: ProteinStructure, *, renumber: bool = True) -> str:
             lines.append(f"ATOM  {serial % 100000:5d}  {atom:<3s} {res:3s} {chain}{num % 10000:4d}{icode}   "
                          f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           {atom[0]}")
             serial += 1
-    lines += [f"TER   {serial % 100000:5d}      {_THREE.get(structure.sequence[-1], 'UNK')} {chain}", "END"]
+    lines += [f"TER   {serial % 100000:5d}      {_THREE.get(structure.sequence[-1], unknown)} {chain}", "END"]
     return "\n".join(lines) + "\n"
