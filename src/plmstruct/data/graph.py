@@ -35,13 +35,19 @@ def _ca_tensor(structure_or_ca: ProteinStructure | np.ndarray | torch.Tensor) ->
     return ca
 
 
+_MARGIN = 1e-2  # Å: pairs this close to the cutoff are re-checked exactly
+
+
 def _valid_points(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Points with NaN rows zeroed, the validity mask, and whether all points are valid."""
+    """Points centred on their mean (smaller rounding in the matmul distance form) with NaN rows
+    zeroed, the validity mask, and whether all points are valid."""
     valid = ~torch.isnan(x).any(-1)
     all_valid = bool(valid.all())
     if not all_valid:
         x = torch.where(valid[:, None], x, torch.zeros((), dtype=x.dtype))
-    return x, valid, all_valid
+        centre = x.sum(0) / valid.sum().clamp(min=1)
+        return torch.where(valid[:, None], x - centre, torch.zeros((), dtype=x.dtype)), valid, all_valid
+    return x - x.mean(0), valid, all_valid
 
 
 def _within(x: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,9 +66,6 @@ def _within(x: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]
     if not all_valid:
         close &= valid[:, None] & valid[None, :]
     return close, valid
-
-
-_MARGIN = 1e-2
 
 
 def radius_edge_index(ca: torch.Tensor, radius: float = 8.0) -> torch.Tensor:
