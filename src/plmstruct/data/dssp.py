@@ -210,6 +210,21 @@ _CA_CUTOFF = 9.0
 _MAX_PEPTIDE_BOND = 2.5
 
 
+def _near_pairs(x: np.ndarray, cutoff: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs i < j with ``|x_i - x_j| < cutoff``, in row-major order (memory O(block * L))."""
+    rows, cols = [], []
+    for start in range(0, len(x), block):
+        chunk = x[start: start + block]
+        d2 = ((chunk[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+        i, j = np.nonzero(d2 < cutoff * cutoff)
+        upper = j > i + start
+        rows.append(i[upper] + start)
+        cols.append(j[upper])
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
 def _hbond_matrix(n: np.ndarray, h: np.ndarray, c: np.ndarray, o: np.ndarray, ca: np.ndarray,
                   no_donor: np.ndarray) -> np.ndarray:
     """(L, L) bool ``bond[donor, acceptor]``: N-H(donor) ... O=C(acceptor) with electrostatic energy
@@ -217,9 +232,9 @@ def _hbond_matrix(n: np.ndarray, h: np.ndarray, c: np.ndarray, o: np.ndarray, ca
     computed for CA-CA < 9 A, never for donor = acceptor + 1, prolines or the first residue."""
     size = len(n)
     bond = np.zeros((size, size), dtype=bool)
-    d_ca = np.sqrt(((ca[:, None, :] - ca[None, :, :]) ** 2).sum(-1))
-    donor, acceptor = np.nonzero(d_ca < _CA_CUTOFF)
-    keep = (donor != acceptor) & (donor != acceptor + 1) & ~no_donor[donor]
+    lo, hi = _near_pairs(ca, _CA_CUTOFF)
+    donor, acceptor = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+    keep = (donor != acceptor + 1) & ~no_donor[donor]
     donor, acceptor = donor[keep], acceptor[keep]
     if len(donor) == 0:
         return bond
@@ -290,8 +305,7 @@ def _assign(bb: np.ndarray, is_pro: np.ndarray) -> np.ndarray:
 
     # --- bridges and ladders
     bridges: list[dict] = []
-    near = np.sqrt(((ca[:, None, :] - ca[None, :, :]) ** 2).sum(-1)) < _CA_CUTOFF
-    pi, pj = np.nonzero(np.triu(near, k=1))  # row-major order: i ascending, then j
+    pi, pj = _near_pairs(ca, _CA_CUTOFF)  # row-major order: i ascending, then j
     ok = (pi >= 1) & (pj + 1 < size) & (pj >= pi + 3)  # mkdssp 4.2 pairs residues >= 3 apart
     pi, pj = pi[ok], pj[ok]
     ok = (seg[pi - 1] == seg[pi + 1]) & (seg[pj - 1] == seg[pj + 1])
