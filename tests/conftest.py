@@ -43,6 +43,12 @@ def default_backbone():
     return load_backbone("default")
 
 
+@pytest.fixture(scope="session")
+def antibody_heavy() -> list[str]:
+    """Real antibody heavy chains for real-weight checks."""
+    return list(ANTIBODY_HEAVY)
+
+
 # Antibody heavy chains (public sequences: trastuzumab / a murine VH) for real-weight checks.
 ANTIBODY_HEAVY = [
     "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS",

@@ -26,6 +26,7 @@ from transformers import (
     EsmTokenizer,
 )
 
+from plmstruct.backbone.kernels import use_fast_kernels
 from plmstruct.backbone.model import Backbone
 from plmstruct.errors import InputError
 
@@ -68,6 +69,7 @@ def tiny_esm(seed: int = 0, *, num_layers: int = 2, hidden_size: int = 32, num_h
     """A randomly initialised, tiny ESM-2 — for tests that only need shapes."""
     torch.manual_seed(seed)
     model = EsmForMaskedLM(esm_config(num_layers, hidden_size, num_heads, max_residues=max_residues))
+    use_fast_kernels(model)
     model.eval()
     return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name="tiny-esm")
 
@@ -92,16 +94,52 @@ def load_antiberty() -> Backbone:
     keep = {k: v for k, v in state.items()
             if (k.startswith("bert.") and not k.startswith("bert.pooler")) or k.startswith("cls.predictions.")}
     keep.pop("bert.embeddings.position_ids", None)
+    check_finite(keep, path=root / "AntiBERTy_md_smooth" / "pytorch_model.bin")
     model = BertForMaskedLM(config)
     missing, unexpected = model.load_state_dict(keep, strict=False)
     missing = [k for k in missing if k != "cls.predictions.decoder.bias"]
     if missing or unexpected:
         raise RuntimeError(f"AntiBERTy checkpoint mismatch: missing={missing} unexpected={unexpected}")
     model.tie_weights()
+    use_fast_kernels(model)
     model.eval()
     tokens = (root / "vocab.txt").read_text().split()
     tokenizer = BertTokenizer(vocab={tok: i for i, tok in enumerate(tokens)}, do_lower_case=False)
     return Backbone(model=model, tokenizer=tokenizer, family="bert", name="antiberty")
+
+
+#: parameters a checkpoint may lack: recomputed buffers, weights tied to the token embedding, and
+#: ESM's contact-regression head (shipped separately by fair-esm, unused by plmstruct)
+_MAY_BE_MISSING = ("position_ids", "inv_freq", "lm_head.decoder.weight", "cls.predictions.decoder.weight",
+                   "cls.predictions.decoder.bias")
+
+
+def _really_missing(keys: list[str]) -> list[str]:
+    return [k for k in keys if not k.endswith(_MAY_BE_MISSING) and "contact_head" not in k]
+
+
+def check_finite(tensors: dict[str, torch.Tensor], *, path: object | None = None) -> None:
+    """Raise :class:`InputError` naming the first floating-point tensor with NaN or infinite values."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise InputError(f"weights contain NaN or infinite values ({bad} in {name!r}): corrupt or "
+                             "diverged checkpoint", path=path)
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], *, path: object | None = None
+                 ) -> tuple[list[str], list[str]]:
+    """``model.load_state_dict(state, strict=False)`` after :func:`check_finite`; a tensor whose shape
+    does not fit (a checkpoint of another backbone) is an :class:`InputError`. Returns
+    ``(missing, unexpected)`` with the legitimately absent keys already removed from ``missing``."""
+    check_finite(state, path=path)
+    expected = model.state_dict()
+    for key, tensor in state.items():
+        if key in expected and tuple(expected[key].shape) != tuple(tensor.shape):
+            raise InputError(f"weights are from another backbone: {key!r} has shape {tuple(tensor.shape)}, "
+                             f"this architecture needs {tuple(expected[key].shape)}", path=path)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    return _really_missing(list(missing)), list(unexpected)
 
 
 def _read_json(path: Path) -> dict:
@@ -121,16 +159,26 @@ def _from_hf_dir_or_id(spec: str) -> Backbone:
                 if offline else "")
         raise InputError(f"cannot load backbone {spec!r}: not a local model folder and not found on the "
                          f"hub or in the cache{hint}; known names: {', '.join(KNOWN_NAMES)}") from err
+    source = str(local) if is_dir else spec
     if config.model_type == "esm":
-        model = EsmForMaskedLM.from_pretrained(str(local) if is_dir else spec)
-        tokenizer = esm_tokenizer()
-        family = "esm"
+        model_class, family = EsmForMaskedLM, "esm"
     elif config.model_type == "bert":
-        model = BertForMaskedLM.from_pretrained(str(local) if is_dir else spec)
-        tokenizer = BertTokenizer.from_pretrained(str(local) if is_dir else spec, do_lower_case=False)
-        family = "bert"
+        model_class, family = BertForMaskedLM, "bert"
     else:
         raise InputError(f"backbone {spec!r} is a {config.model_type!r} model; plmstruct supports esm and bert")
+    try:
+        model, info = model_class.from_pretrained(source, output_loading_info=True)
+    except RuntimeError as err:  # size mismatch: weights of another backbone under this config
+        raise InputError(f"weights do not fit the config (a checkpoint of another backbone?): "
+                         f"{str(err).splitlines()[0][:300]}", path=source) from err
+    missing = _really_missing(list(info.get("missing_keys", [])))
+    if missing or info.get("mismatched_keys"):
+        raise InputError(f"weights do not fit the config (a checkpoint of another backbone?): "
+                         f"missing={missing[:5]} mismatched={list(info.get('mismatched_keys', []))[:5]}",
+                         path=source)
+    check_finite(model.state_dict(), path=source)
+    tokenizer = esm_tokenizer() if family == "esm" else BertTokenizer.from_pretrained(source, do_lower_case=False)
+    use_fast_kernels(model)
     model.eval()
     return Backbone(model=model, tokenizer=tokenizer, family=family, name=local.name if is_dir else spec)
 
@@ -148,13 +196,12 @@ def load_esm_dir(folder: Path, *, name: str | None = None) -> Backbone:
     config = EsmConfig.from_pretrained(str(folder))
     model = EsmForMaskedLM(config)
     state = load_file(str(folder / "model.safetensors"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(("position_ids", "inv_freq", "lm_head.decoder.weight"))
-               and "contact_head" not in k]
+    missing, unexpected = load_weights(model, state, path=folder / "model.safetensors")
     if missing or unexpected:
         raise InputError(f"weights do not match the config: missing={missing[:5]} unexpected={unexpected[:5]}",
                          path=folder)
     model.tie_weights()
+    use_fast_kernels(model)
     model.eval()
     return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=name or folder.name)
 

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -56,20 +57,20 @@ def info() -> None:
 @app.command()
 @friendly_errors
 def pretrain(
-    out_dir: Path = typer.Option(Path("runs/pretrain"), help="run folder (checkpoints, metrics.csv)"),
-    export: Path | None = typer.Option(None, help="write the trained model (safetensors + card) here"),
-    layers: int = typer.Option(6), hidden: int = typer.Option(320), heads: int = typer.Option(20),
-    crop: int = typer.Option(512, help="random crop length of long chains"),
-    steps: int = typer.Option(6000), batch_size: int = typer.Option(16), lr: float = typer.Option(1e-3),
-    warmup: int = typer.Option(300), seed: int = typer.Option(0),
-    limit_sequences: int | None = typer.Option(None, help="train on the first N sequences only"),
-    resume: bool = typer.Option(False, help="continue from the last checkpoint in OUT_DIR"),
-    devices: str = typer.Option("auto"), strategy: str = typer.Option("auto"), num_nodes: int = typer.Option(1),
-    threads: int | None = typer.Option(None, help="torch CPU threads"),
-    val_every: int = typer.Option(500), checkpoint_every: int = typer.Option(100),
+    out_dir: Annotated[Path, typer.Option(help="run folder (checkpoints, metrics.csv)")] = Path("runs/pretrain"),
+    export: Annotated[Path | None, typer.Option(help="write the trained model (safetensors + card) here")] = None,
+    layers: int = 6, hidden: int = 320, heads: int = 20,
+    crop: Annotated[int, typer.Option(help="random crop length of long chains")] = 512,
+    steps: int = 6000, batch_size: int = 16, lr: float = 1e-3, warmup: int = 300, seed: int = 0,
+    limit_sequences: Annotated[int | None, typer.Option(help="train on the first N sequences only")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT_DIR")] = False,
+    devices: str = "auto", strategy: str = "auto", num_nodes: int = 1,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    val_every: int = 500, checkpoint_every: int = 100,
 ) -> None:
     """MLM-pretrain an ESM-2-architecture model from scratch on the bundled real sequences."""
-    from plmstruct.backbone.pretrain import PretrainConfig, pretrain as run
+    from plmstruct.backbone.pretrain import PretrainConfig
+    from plmstruct.backbone.pretrain import pretrain as run
     from plmstruct.cli.common import train_config
     from plmstruct.training.config import OptimConfig
 

@@ -4,7 +4,13 @@ from plmstruct.training.config import OptimConfig, TrainConfig
 from plmstruct.training.optim import configure_adamw
 from plmstruct.training.sampling import ResumableBatchSampler, SeededDataset, item_seed
 from plmstruct.training.schedule import cosine_anneal, lr_multiplier
-from plmstruct.training.trainer import AtomicCheckpointIO, ResumableDataModule, build_trainer, fit, last_checkpoint
+from plmstruct.training.trainer import (
+    AtomicCheckpointIO,
+    ResumableDataModule,
+    build_trainer,
+    fit,
+    last_checkpoint,
+)
 
 __all__ = [
     "AtomicCheckpointIO", "OptimConfig", "ResumableBatchSampler", "ResumableDataModule", "SeededDataset",

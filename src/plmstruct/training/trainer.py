@@ -147,8 +147,10 @@ class _ResumableExperimentWriter(ExperimentWriter):
         super().__init__(log_dir)
 
     def _check_log_dir_exists(self) -> None:
-        if self._keep_before_step is None or not os.path.isfile(self.metrics_file_path):
+        if self._keep_before_step is None:
             super()._check_log_dir_exists()
+            return
+        if not os.path.isfile(self.metrics_file_path):
             return
         text = Path(self.metrics_file_path).read_text()
         if text and not text.endswith("\n"):
@@ -207,10 +209,13 @@ def build_trainer(cfg: TrainConfig, *, callbacks: list[Callback] | None = None,
     if cfg.progress:
         cbs.append(RichProgressBar(leave=True))
     strategy: Any = cfg.strategy
-    if strategy == "ddp" and not torch.cuda.is_available():
+    if strategy == "ddp":
         from lightning.pytorch.strategies import DDPStrategy
 
-        strategy = DDPStrategy(process_group_backend="gloo")
+        # gloo on the CPU; unused parameters are allowed: models carry heads a method does not
+        # train (ESM's contact head in MLM, frozen or bypassed parts)
+        strategy = DDPStrategy(process_group_backend=None if torch.cuda.is_available() else "gloo",
+                               find_unused_parameters=True)
     return L.Trainer(
         default_root_dir=str(out),
         max_steps=cfg.max_steps,
