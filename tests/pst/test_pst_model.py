@@ -3,6 +3,8 @@ padded batches, one extractor pass per block."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -71,6 +73,18 @@ def test_zero_init_equals_antiberty_on_real_graphs(antiberty_copy, structure_pat
     names = set(pst.backbone_state_dict())
     assert "bert.encoder.layer.0.attention.self.query.weight" in names
     assert not any(".base." in n for n in names)
+
+
+def test_zero_init_equals_default_model_on_real_graphs(default_backbone, real_items):
+    """The embedded default ESM-2 (real, pretrained) with graphs from real structures."""
+    backbone = copy.deepcopy(default_backbone)
+    enc = encode_items(backbone, real_items[:4])
+    with torch.no_grad():
+        ref = backbone.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                             output_hidden_states=True)
+        pst = PSTModel(backbone).eval()
+        out = pst(enc["input_ids"], enc["attention_mask"], enc["graph"], output_hidden_states=True)
+    _assert_same(ref, out)
 
 
 def test_padded_batch_maps_tokens_to_the_right_nodes(real_items):

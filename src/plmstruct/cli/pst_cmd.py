@@ -128,6 +128,8 @@ def probe(
         help="multiclass, multilabel, ss3 or ss8 (default: the label set's)")] = None,
     head: Annotated[str, typer.Option(help="linear or mlp")] = "linear",
     test_fraction: float = 0.2,
+    test_ids: Annotated[Path | None, typer.Option(
+        help="file of ids (one per line) forming the test set, e.g. EXPORT/val_ids.txt of `pst pretrain`")] = None,
     seed: int = 0,
     min_per_class: Annotated[int, typer.Option(help="drop classes/labels with fewer labelled proteins")] = 5,
     epochs: Annotated[int, typer.Option(help="epochs of per-protein heads")] = 300,
@@ -138,6 +140,7 @@ def probe(
     threads: Threads = None,
 ) -> None:
     """Train linear/MLP heads on frozen embeddings (e.g. backbone vs PST) on one shared split."""
+    from plmstruct.errors import InputError
     from plmstruct.evaluation.probes import ProbeConfig, resolve_labels, run_probe
     from plmstruct.io import atomic_write_text
     from plmstruct.pst.embed import read_embeddings
@@ -149,8 +152,8 @@ def probe(
         p = Path(path if sep else spec)
         named[name if sep else p.stem] = p
     inputs = {"embeddings": {k: str(v) for k, v in named.items()}, "labels": labels, "task": task, "head": head,
-              "seed": seed, "test_fraction": test_fraction, "min_per_class": min_per_class, "epochs": epochs,
-              "residue_steps": residue_steps}
+              "seed": seed, "test_fraction": test_fraction, "test_ids": str(test_ids) if test_ids else None,
+              "min_per_class": min_per_class, "epochs": epochs, "residue_steps": residue_steps}
     if resume and save is not None and save.exists():
         previous = json.loads(save.read_text())
         if previous.get("inputs") == inputs:
@@ -160,7 +163,12 @@ def probe(
     loaded = {name: read_embeddings(path) for name, path in named.items()}
     cfg = ProbeConfig(head=head, test_fraction=test_fraction, seed=seed, min_per_class=min_per_class,
                       epochs=epochs, residue_steps=residue_steps)
-    result = run_probe(loaded, resolve_labels(labels), task, cfg)
+    fixed = None
+    if test_ids is not None:
+        if not test_ids.is_file():
+            raise InputError("no such file", path=test_ids)
+        fixed = {line.strip() for line in test_ids.read_text().splitlines() if line.strip()}
+    result = run_probe(loaded, resolve_labels(labels), task, cfg, fixed)
     result["inputs"] = inputs
     _print_results(result)
     if save is not None:

@@ -125,13 +125,19 @@ def fmax(scores: np.ndarray, targets: np.ndarray) -> float:
 
 # ---- splits ------------------------------------------------------------------------------------
 def split_proteins(ids: Sequence[str], sequences: dict[str, str], cfg: ProbeConfig,
-                   strata: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Seeded protein split (stratified by ``strata`` when given); training proteins sharing an
-    exact ``cfg.stretch`` window with a test protein are removed."""
+                   strata: dict[str, str] | None = None,
+                   test_ids: set[str] | None = None) -> tuple[list[str], list[str]]:
+    """Seeded protein split (stratified by ``strata`` when given), or the given ``test_ids`` as the
+    test set; training proteins sharing an exact ``cfg.stretch`` window with a test protein are
+    removed."""
     rng = random.Random(cfg.seed)
     ids = sorted(ids)
     test: list[str] = []
-    if strata:
+    if test_ids is not None:
+        test = [i for i in ids if i in test_ids]
+        if not test:
+            raise InputError("none of the given test ids is labelled and embedded")
+    elif strata:
         groups: dict[str, list[str]] = {}
         for i in ids:
             groups.setdefault(strata[i], []).append(i)
@@ -229,9 +235,10 @@ def probe_residues(emb: dict[str, np.ndarray], labels: dict[str, str], train: li
 
 
 def run_probe(embeddings: dict[str, tuple[dict[str, np.ndarray], dict]], labels: LabelSet, task: str | None = None,
-              cfg: ProbeConfig | None = None) -> dict:
+              cfg: ProbeConfig | None = None, test_ids: set[str] | None = None) -> dict:
     """Probe every embedding set (``name -> (arrays, metadata)``) on ONE split of the proteins that
-    all sets and the labels share."""
+    all sets and the labels share (``test_ids``: a fixed test set, e.g. the chains held out from
+    PST pretraining)."""
     cfg = cfg or ProbeConfig()
     task = task or labels.task
     if task not in TASKS:
@@ -254,7 +261,7 @@ def run_probe(embeddings: dict[str, tuple[dict[str, np.ndarray], dict]], labels:
     if len(lab) < 4:
         raise InputError(f"only {len(lab)} labelled proteins are in every embedding file: nothing to probe "
                          f"(labels: {labels.description})")
-    train, test = split_proteins(list(lab), sequences, cfg, strata)
+    train, test = split_proteins(list(lab), sequences, cfg, strata, test_ids)
     results = {}
     for name, (arrays, _meta) in embeddings.items():
         if task == "multiclass":
@@ -264,6 +271,7 @@ def run_probe(embeddings: dict[str, tuple[dict[str, np.ndarray], dict]], labels:
         else:
             results[name] = probe_residues(arrays, lab, train, test, int(task[2]), cfg)
     return {"task": task, "labels": labels.description, "head": cfg.head, "seed": cfg.seed,
+            "split": "given test ids" if test_ids is not None else f"random {cfg.test_fraction:.0%}",
             "labelled_in_all_files": len(lab), "results": results}
 
 

@@ -35,6 +35,7 @@ from plmstruct.training.trainer import fit
 EXPORT_CONFIG = "pst.json"
 EXTRACTOR_WEIGHTS = "extractors.safetensors"
 BACKBONE_WEIGHTS = "backbone.safetensors"
+VAL_IDS = "val_ids.txt"  # chains held out from pretraining (a clean test set for probes)
 
 
 def default_structures() -> Path:
@@ -97,21 +98,26 @@ class PSTMLMModule(L.LightningModule):
                 del state[key]
 
 
-def heldout_mlm_loss(pst: PSTModel, items: list[GraphItem], *, crop: int, batch_size: int = 8, seed: int = 1,
-                     use_graph: bool = True) -> float:
-    """Mean masked-token cross-entropy on ``items`` with fixed crops and masks (``seed``); with
-    ``use_graph=False`` the same batches run in sequence mode (= the backbone when extractors-only)."""
-    dm = StructureMLMDataModule(pst.backbone, items[:1], items, batch_size=batch_size, max_len=crop, seed=seed)
+def heldout_mlm_loss(pst: PSTModel, items: list[GraphItem], *, crop: int, batch_size: int = 8,
+                     seeds: tuple[int, ...] = (101, 102, 103, 104, 105), use_graph: bool = True) -> float:
+    """Mean masked-token cross-entropy on ``items`` over several fixed crop/mask draws (``seeds``;
+    the same draws every call, so before/after and structure/sequence compare like for like);
+    with ``use_graph=False`` the same batches run in sequence mode (= the backbone when
+    extractors-only)."""
     was_training = pst.training
     pst.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in dm.val_dataloader():
-            graph = batch["graph"] if use_graph else None
-            logits = pst(batch["input_ids"], batch["attention_mask"], graph).logits
-            mask = batch["labels"] != IGNORE_INDEX
-            total += float(torch.nn.functional.cross_entropy(logits[mask], batch["labels"][mask], reduction="sum"))
-            count += int(mask.sum())
+        for seed in seeds:
+            dm = StructureMLMDataModule(pst.backbone, items[:1], items, batch_size=batch_size, max_len=crop,
+                                        seed=seed)
+            for batch in dm.val_dataloader():
+                graph = batch["graph"] if use_graph else None
+                logits = pst(batch["input_ids"], batch["attention_mask"], graph).logits
+                mask = batch["labels"] != IGNORE_INDEX
+                total += float(torch.nn.functional.cross_entropy(logits[mask], batch["labels"][mask],
+                                                                 reduction="sum"))
+                count += int(mask.sum())
     pst.train(was_training)
     return total / max(1, count)
 
@@ -163,6 +169,7 @@ def pretrain_pst(cfg: PSTPretrainConfig, export_dir: Path | None = None) -> dict
     }
     if export_dir is not None and trainer.is_global_zero:
         export_pst(pst, export_dir, backbone_reference(cfg.backbone), metrics)
+        atomic_write_text(Path(export_dir) / VAL_IDS, "".join(f"{it.id}\n" for it in val))
     return metrics
 
 
