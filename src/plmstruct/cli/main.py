@@ -85,11 +85,12 @@ def pretrain(
 
 
 def _register_subcommands() -> None:
-    from plmstruct.cli import finetune_cmd, pst_cmd, subnetwork_cmd
+    from plmstruct.cli import demo_cmd, finetune_cmd, pst_cmd, subnetwork_cmd
 
     app.add_typer(subnetwork_cmd.app, name="subnetwork", help="Trainable subnetworks (issue: structure probing).")
     app.add_typer(pst_cmd.app, name="pst", help="Structure-aware PLM (PST).")
     app.add_typer(finetune_cmd.app, name="ss", help="Lightweight fine-tuning for secondary structure.")
+    app.command("demo")(demo_cmd.demo)
     for extra in getattr(pst_cmd, "top_level_commands", []):
         app.command(extra.__name__.replace("_", "-"))(extra)
 
