@@ -94,7 +94,7 @@ def _heads_from_cfg(data: object) -> int | None:
 def load_fair_esm_checkpoint(path: Path) -> Backbone:
     """Load ``esm2_t*_UR50D.pt`` as an HF ``EsmForMaskedLM`` backbone."""
     if not path.is_file():
-        raise InputError("no such checkpoint file", path=path)
+        raise InputError("no such checkpoint file" if not path.exists() else "not a file", path=path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)

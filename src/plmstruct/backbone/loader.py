@@ -151,6 +151,11 @@ def _read_json(path: Path) -> dict:
 def _from_hf_dir_or_id(spec: str) -> Backbone:
     local = Path(spec).expanduser()
     is_dir = local.is_dir()
+    if not local.exists() and spec.startswith(("/", "./", "../", "~")):  # a path, never a hub id
+        raise InputError("no such model folder or checkpoint file", path=spec)
+    if local.is_file():
+        raise InputError("a backbone is a model folder (config.json + model.safetensors), a fair-esm .pt "
+                         "file, a hub id or a known name, not a single file", path=spec)
     try:
         config = AutoConfig.from_pretrained(str(local) if is_dir else spec, local_files_only=is_dir or None)
     except OSError as err:

@@ -19,7 +19,7 @@ from plmstruct.data.corpus import pretraining_corpus
 from plmstruct.io import atomic_write, atomic_write_text
 from plmstruct.training.config import OptimConfig, TrainConfig
 from plmstruct.training.mlm import MLMModule, SequenceMLMDataModule
-from plmstruct.training.trainer import fit
+from plmstruct.training.trainer import checkpoint_step, fit, last_checkpoint
 
 
 @dataclass
@@ -57,6 +57,8 @@ def evaluate_mlm(backbone: Backbone, sequences: list[str], *, crop: int, batch_s
 def pretrain(cfg: PretrainConfig, export_dir: Path | None = None) -> dict:
     """Train from scratch, then (optionally) export ``config.json`` + ``model.safetensors`` +
     ``README.md`` (model card) + ``metrics.json`` to ``export_dir``. Returns the metrics."""
+    if cfg.train.resume and (ckpt := last_checkpoint(cfg.train)) is not None:
+        checkpoint_step(ckpt)  # an unreadable checkpoint fails now, not after loading the corpus
     corpus = pretraining_corpus(val_fraction=cfg.val_fraction, seed=cfg.train.seed, alphabet=ESM_RESIDUE_LETTERS)
     train = corpus.train[: cfg.limit_sequences] if cfg.limit_sequences else corpus.train
     torch.manual_seed(cfg.train.seed)

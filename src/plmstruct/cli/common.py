@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from plmstruct.errors import InputError
 from plmstruct.training.config import TrainConfig
@@ -26,10 +27,13 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            # soft_wrap: one line however long (paths are not broken); escape: '[...]' in user text is
+            # not rich markup
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except FileNotFoundError as err:
-            console.print(f"[bold red]error:[/] {err.filename or err}: no such file or directory", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err.filename or err))}: no such file or directory",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -423,5 +423,7 @@ def resolve_labels(spec: str) -> LabelSet:
     path = Path(spec)
     if path.is_file():
         return tsv_labels(path)
+    if path.suffix or "/" in spec:  # meant as a file
+        raise InputError("no such label file", path=path)
     raise InputError(f"unknown label set {spec!r}: use dssp:FOLDER, scop-class:FOLDER, scop-fold[:FOLDER], "
                      "ec[:FOLDER] or a TSV file (id<TAB>label[,label...])")

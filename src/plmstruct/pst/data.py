@@ -107,8 +107,10 @@ def load_graph_items(source: str | Path | Iterable[str | Path], *, radius: float
             continue
         items.append(item_from_structure(s, radius=radius, name=name))
     if not items:
-        raise InputError("no usable protein chain in the input", path=source if isinstance(source, str | Path)
-                         else None)
+        why = f" (skipped: {'; '.join(s.removeprefix('skipped: ') for s in skipped[:3])}" \
+              f"{f'; and {len(skipped) - 3} more' if len(skipped) > 3 else ''})" if skipped else ""
+        raise InputError(f"no usable protein chain in the input{why}",
+                         path=source if isinstance(source, str | Path) else None)
     return items, skipped
 
 

@@ -11,6 +11,7 @@ beside it) or ``.parquet`` (one row per id; metadata in the schema).
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -154,20 +155,43 @@ def read_embeddings(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     if not path.is_file():
         raise InputError("no such file", path=path)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except ValueError as err:  # object arrays need pickle: refused
+            raise InputError(f"holds Python objects, not plain arrays (refused: loading them would unpickle "
+                             f"code): {err}", path=path) from err
+        except (OSError, zipfile.BadZipFile, EOFError) as err:
+            raise InputError(f"not a readable .npz file ({type(err).__name__}: {err})", path=path) from err
+        _check_arrays(arrays, path)
         meta = json.loads(meta_path(path).read_text()) if meta_path(path).exists() else {}
         return arrays, meta
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise InputError(f"not a readable .parquet file ({type(err).__name__}: {err})", path=path) from err
         raw = (table.schema.metadata or {}).get(b"plmstruct")
         meta = json.loads(raw) if raw else {}
         cols = table.to_pydict()
         arrays = {i: np.asarray(e, dtype=np.float32) for i, e in zip(cols["id"], cols["embedding"], strict=True)}
+        _check_arrays(arrays, path)
         return arrays, meta
     raise InputError("embeddings must be a .npz or .parquet file", path=path)
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Embeddings are finite numbers: refuse NaN/inf (naming the id and the first bad row)."""
+    for key, arr in arrays.items():
+        if not np.issubdtype(arr.dtype, np.number):
+            raise InputError(f"array of dtype {arr.dtype} is not numeric", path=path, record=key)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0]) + 1
+            raise InputError("embedding contains NaN or infinite values", path=path, record=key,
+                             position=row if arr.ndim == 2 else None)
 
 
 def embed_to_file(source: Path, pst: PSTModel, out: Path, cfg: EmbedConfig | None = None,

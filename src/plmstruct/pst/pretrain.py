@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from safetensors.torch import load_file, save_file
 
-from plmstruct.backbone.loader import load_backbone
+from plmstruct.backbone.loader import check_finite, load_backbone
 from plmstruct.data.secondary_structure import IGNORE_INDEX
 from plmstruct.errors import InputError
 from plmstruct.io import atomic_write, atomic_write_text
@@ -196,6 +196,8 @@ def load_pst(folder: Path, *, device: str | torch.device | None = None, backbone
     checked against the stored fingerprint, plus the extractor (and, in full mode, backbone) weights."""
     folder = Path(folder)
     cfg_path = folder / EXPORT_CONFIG
+    if not folder.exists():
+        raise InputError("no such PST export folder", path=folder)
     if not cfg_path.is_file():
         raise InputError(f"not a PST export (no {EXPORT_CONFIG})", path=folder)
     config = json.loads(cfg_path.read_text())
@@ -204,12 +206,16 @@ def load_pst(folder: Path, *, device: str | torch.device | None = None, backbone
         raise InputError(f"backbone {backbone or config['backbone']!r} is not the one these extractors were "
                          "trained on (fingerprint differs)", path=cfg_path)
     pst = PSTModel(bb, PSTConfig(extractor=ExtractorConfig(**config["extractor"]), radius=config["radius"]))
-    missing, unexpected = pst.blocks.load_state_dict(load_file(str(folder / EXTRACTOR_WEIGHTS)), strict=False)
+    extractors = load_file(str(folder / EXTRACTOR_WEIGHTS))
+    check_finite(extractors, path=folder / EXTRACTOR_WEIGHTS)
+    missing, unexpected = pst.blocks.load_state_dict(extractors, strict=False)
     if missing or unexpected:
         raise InputError(f"extractor weights do not match: missing={missing[:3]} unexpected={unexpected[:3]}",
                          path=folder / EXTRACTOR_WEIGHTS)
     if (folder / BACKBONE_WEIGHTS).exists():
-        pst.load_backbone_state_dict(load_file(str(folder / BACKBONE_WEIGHTS)))
+        weights = load_file(str(folder / BACKBONE_WEIGHTS))
+        check_finite(weights, path=folder / BACKBONE_WEIGHTS)
+        pst.load_backbone_state_dict(weights)
     pst.mode = config["mode"]
     if device is not None:
         pst.to(device)

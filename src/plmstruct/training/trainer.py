@@ -34,6 +34,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from plmstruct.backbone.device import lightning_precision
 from plmstruct.backbone.kernels import fuse_gelu
+from plmstruct.errors import InputError
 from plmstruct.io import atomic_write, atomic_write_text
 from plmstruct.training.config import TrainConfig
 from plmstruct.training.sampling import ResumableBatchSampler, item_seed
@@ -248,8 +249,17 @@ def last_checkpoint(cfg: TrainConfig) -> Path | None:
 
 
 def checkpoint_step(path: Path) -> int:
-    """The global step stored in a Lightning checkpoint (read without loading the tensors)."""
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+    """The global step stored in a Lightning checkpoint (read without loading the tensors). A file
+    that cannot be read (cut short, not a checkpoint, or holding pickled objects) is an
+    :class:`~plmstruct.errors.InputError` naming it, before any training starts."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError/UnpicklingError/EOFError/...
+        raise InputError(f"cannot resume: unreadable checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:160]}); remove it to start afresh", path=path) from err
+    if not isinstance(state, dict):
+        raise InputError("cannot resume: not a training checkpoint", path=path)
+    return int(state.get("global_step", 0))
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, cfg: TrainConfig,
