@@ -1,0 +1,135 @@
+"""Masked-token perplexity with a fixed seed, split into target vs non-target residues, with
+per-state (DSSP 3-state) and per-amino-acid breakdowns.
+
+Each chain (first ``max_len`` residues) gets ``draws`` masked copies: 15% of its residues replaced
+by the mask token, chosen by a generator seeded from (seed, draw, chain index) — the same positions
+for every model compared. Perplexity = exp(mean negative log-likelihood of the true residue).
+With a subnetwork in ``stochastic`` mode the NLL of each masked token is averaged over ``passes``
+mask samples (pass ``p`` draws its masks from a generator seeded with ``seed + p``)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from plmstruct.backbone.model import STANDARD_AMINO_ACIDS, Backbone
+from plmstruct.data.mlm import MaskingConfig, mask_tokens
+from plmstruct.data.secondary_structure import IGNORE_INDEX
+from plmstruct.training.sampling import item_seed
+
+EVAL_MASKING = MaskingConfig(probability=0.15, mask_fraction=1.0, random_fraction=0.0)
+
+
+@dataclass
+class PerplexityConfig:
+    seed: int = 0
+    draws: int = 2
+    max_len: int = 256
+    batch_size: int = 16
+    passes: int = 10
+
+
+@dataclass
+class TokenNLL:
+    """Per masked token: NLL, target flag (``1``/``0``/``-``), 3-state letter, residue letter."""
+
+    nll: np.ndarray
+    flag: np.ndarray
+    state: np.ndarray
+    residue: np.ndarray
+
+
+def _examples_fields(ex) -> tuple[str, str, str]:
+    states = ex.states or "X" * len(ex.sequence)
+    return ex.sequence, ex.target, states
+
+
+@torch.no_grad()
+def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | None = None) -> TokenNLL:
+    """NLL of every masked token of every draw, in a fixed order (the model as it currently is)."""
+    cfg = cfg or PerplexityConfig()
+    model = backbone.model
+    was_training = model.training
+    model.eval()
+    nll, flag, state, residue = [], [], [], []
+    jobs = [(d, i) for d in range(cfg.draws) for i in range(len(examples))]
+    for start in range(0, len(jobs), cfg.batch_size):
+        chunk = jobs[start: start + cfg.batch_size]
+        fields = [_examples_fields(examples[i]) for _, i in chunk]
+        seqs = [f[0][: cfg.max_len] for f in fields]
+        enc = backbone.tokenize(seqs)
+        ids = enc["input_ids"]
+        maskable = ~backbone.special_tokens_mask(ids)
+        inputs, labels = ids.clone(), torch.full_like(ids, IGNORE_INDEX)
+        for row, (d, i) in enumerate(chunk):
+            g = torch.Generator().manual_seed(item_seed(cfg.seed, d, i))
+            inputs[row], labels[row] = mask_tokens(ids[row], maskable[row], mask_token_id=backbone.tokenizer.mask_token_id,
+                                                   residue_token_ids=backbone.residue_token_ids, generator=g,
+                                                   cfg=EVAL_MASKING)
+        device = backbone.device
+        logits = model(input_ids=inputs.to(device), attention_mask=enc["attention_mask"].to(device)).logits.float()
+        logp = torch.log_softmax(logits, -1).cpu()
+        for row, (seq, target, states) in enumerate(fields):
+            pos = torch.nonzero(labels[row] != IGNORE_INDEX).flatten()
+            nll.append((-logp[row, pos, labels[row, pos]]).numpy())
+            res = (pos - 1).tolist()
+            flag.append(np.array([target[r] for r in res]))
+            state.append(np.array([states[r] for r in res]))
+            residue.append(np.array([seq[r] for r in res]))
+    model.train(was_training)
+    return TokenNLL(np.concatenate(nll), np.concatenate(flag), np.concatenate(state), np.concatenate(residue))
+
+
+def average_nll(runs: Sequence[TokenNLL]) -> TokenNLL:
+    """Mean per-token NLL over runs on the same tokens (stochastic passes)."""
+    first = runs[0]
+    return TokenNLL(np.mean([r.nll for r in runs], axis=0), first.flag, first.state, first.residue)
+
+
+def _ppl(values: np.ndarray) -> float | None:
+    return round(math.exp(float(values.mean())), 4) if len(values) else None
+
+
+def perplexity_table(tok: TokenNLL) -> dict:
+    """``target``/``non_target``/``all`` perplexities (+ token counts) and breakdowns by 3-state
+    letter and by amino acid, each split target / non-target."""
+    t, o = tok.flag == "1", tok.flag == "0"
+    out: dict = {"target": _ppl(tok.nll[t]), "non_target": _ppl(tok.nll[o]), "all": _ppl(tok.nll),
+                 "n_target": int(t.sum()), "n_non_target": int(o.sum())}
+    by_state: dict = defaultdict(dict)
+    for s in "HEC":
+        sel = tok.state == s
+        if sel.any():
+            by_state[s] = {"all": _ppl(tok.nll[sel]), "n": int(sel.sum())}
+    out["by_state"] = dict(by_state)
+    by_res: dict = {}
+    for aa in STANDARD_AMINO_ACIDS:
+        sel = tok.residue == aa
+        if sel.any():
+            by_res[aa] = {"target": _ppl(tok.nll[sel & t]), "non_target": _ppl(tok.nll[sel & o]),
+                          "n": int(sel.sum())}
+    out["by_residue"] = by_res
+    return out
+
+
+def evaluate_perplexity(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | None = None,
+                        masks=None, mode: str = "deterministic") -> dict:
+    """Perplexity table of ``backbone`` as is (``masks=None``), or with ``masks`` (a
+    :class:`plmstruct.subnetworks.mask.MaskSet` on it) in ``mode``: ``off`` (the original model),
+    ``deterministic`` (binary mask) or ``stochastic`` (mean over ``cfg.passes`` sampled masks)."""
+    cfg = cfg or PerplexityConfig()
+    if masks is None:
+        return perplexity_table(token_nll(backbone, examples, cfg))
+    if mode != "stochastic":
+        with masks.mode(mode):
+            return perplexity_table(token_nll(backbone, examples, cfg))
+    runs = []
+    for p in range(cfg.passes):
+        with masks.mode("stochastic", torch.Generator(device=backbone.device).manual_seed(cfg.seed + p)):
+            runs.append(token_nll(backbone, examples, cfg))
+    return perplexity_table(average_nll(runs))
