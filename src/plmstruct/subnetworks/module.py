@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from plmstruct.backbone.model import Backbone
 from plmstruct.subnetworks.config import SubnetworkConfig
 from plmstruct.subnetworks.mask import MaskSet
-from plmstruct.subnetworks.objective import subnetwork_objective
+from plmstruct.subnetworks.objective import ObjectiveTerms, subnetwork_objective
 from plmstruct.subnetworks.targets import SubnetworkCollator, TargetBatchSampler, TargetData
 from plmstruct.training.optim import configure_adamw
 from plmstruct.training.sampling import ResumableBatchSampler, SeededDataset
@@ -71,9 +71,9 @@ class SubnetworkModule(L.LightningModule):
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        tau = self.tau(self.global_step)
-        self.masks.set_tau(tau)
+    def step_terms(self, batch: dict[str, torch.Tensor], step: int) -> ObjectiveTerms:
+        """The objective of one batch at training step ``step`` (sets tau; masks sampled in train mode)."""
+        self.masks.set_tau(self.tau(step))
         with self.masks.mode("train"):
             logits_sub = self.logits(batch)
             sparsity = self.masks.sparsity_loss()
@@ -84,12 +84,15 @@ class SubnetworkModule(L.LightningModule):
                 part = self.logits({k: v[rows] for k, v in batch.items()})
             logits_orig = logits_sub.detach().clone()
             logits_orig[rows] = part
-        terms = subnetwork_objective(logits_sub, logits_orig, batch, sparsity, self.weights,
-                                     self.backbone.residue_token_ids)
+        return subnetwork_objective(logits_sub, logits_orig, batch, sparsity, self.weights,
+                                    self.backbone.residue_token_ids)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms = self.step_terms(batch, self.global_step)
         n = int(batch["attention_mask"].shape[0])
         for name, value in terms.as_floats().items():
             self.log(f"train/{name}", value, prog_bar=name in ("total", "suppression"), batch_size=n)
-        self.log("train/tau", tau, batch_size=n)
+        self.log("train/tau", self.masks.state.tau, batch_size=n)
         if self.global_step % max(1, self.cfg.train.log_every_n_steps) == 0:
             self.log("train/removed", self.masks.removed_fraction(), prog_bar=True, batch_size=n)
         return terms.total

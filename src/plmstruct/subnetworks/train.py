@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lightning.pytorch.callbacks import Callback
+
 from plmstruct.backbone import load_backbone
 from plmstruct.subnetworks.artifact import save_artifact
 from plmstruct.subnetworks.config import SubnetworkConfig
@@ -16,7 +18,8 @@ from plmstruct.training.trainer import fit
 ARTIFACT_DIR = "mask"
 
 
-def train_subnetwork(cfg: SubnetworkConfig, *, data: TargetData | None = None) -> tuple[Path, dict]:
+def train_subnetwork(cfg: SubnetworkConfig, *, data: TargetData | None = None,
+                     callbacks: list[Callback] | None = None) -> tuple[Path, dict]:
     """Train (or, with ``cfg.train.resume``, continue) and export; returns (artifact folder, metrics)."""
     backbone = load_backbone(cfg.backbone)
     data = data or load_targets(cfg.target, backbone.alphabet)
@@ -24,7 +27,7 @@ def train_subnetwork(cfg: SubnetworkConfig, *, data: TargetData | None = None) -
     dm = SubnetworkDataModule(backbone, data, batch_size=cfg.batch_size, targets_per_batch=cfg.targets_per_batch,
                               crop=cfg.crop, seed=cfg.train.seed)
     start = time.time()
-    trainer = fit(module, dm, cfg.train)
+    trainer = fit(module, dm, cfg.train, callbacks=callbacks)
     metrics = {k.removeprefix("train/"): float(v) for k, v in trainer.callback_metrics.items()
                if k.startswith("train/")}
     metrics.update(steps=int(trainer.global_step), train_seconds_this_run=round(time.time() - start, 1),
