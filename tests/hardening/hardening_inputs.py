@@ -182,9 +182,10 @@ def pdb_two_models(tmp: Path) -> Built:
     return _folder_with(tmp, "models.pdb", text + "\n"), ("models.pdb",)
 
 
-def missing_path(name: str) -> Callable[[Path], Built]:
+def missing_path(name: str, *, says: str = "no such") -> Callable[[Path], Built]:
+    """A path that does not exist; the message must name it (and say ``says``)."""
     def build(tmp: Path) -> Built:
-        return tmp / name, (name, "no such")
+        return tmp / name, (name, says)
     return build
 
 
@@ -331,3 +332,21 @@ def pretrain_run_with_corrupt_checkpoint(tmp: Path) -> Built:
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     return run, ("last.ckpt", "cannot resume")
+
+
+def tiny_ss_model(tmp: Path) -> Path:
+    """A saved (untrained) `plmstruct ss` model on the tiny backbone: LoRA + conv head, 3 states."""
+    from plmstruct.backbone import tiny_esm
+    from plmstruct.finetune.checkpoint import save_ss_model
+    from plmstruct.finetune.model import SSModel
+
+    folder = tmp / "ss_model"
+    save_ss_model(SSModel(tiny_esm(0), 3), folder, backbone_spec="tiny-esm")
+    return folder
+
+
+def empty_folder(name: str) -> Callable[[Path], Built]:
+    def build(tmp: Path) -> Built:
+        (tmp / name).mkdir()
+        return tmp / name, (name,)
+    return build

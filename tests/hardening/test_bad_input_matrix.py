@@ -56,6 +56,12 @@ PRETRAIN_RESUME = ("pretrain", "--out-dir", "{input}", "--resume", "--export", "
                    "--layers", "1", "--hidden", "16", "--heads", "2", "--crop", "32", "--batch-size", "2",
                    "--limit-sequences", "8", "--threads", "1")
 
+SS_PREDICT = ("ss", "predict", "{input}", "--output", "{out}.tsv", "--model", "{ssmodel}", "--threads", "1")
+SS_PREDICT_MODEL = ("ss", "predict", "{fasta}", "--output", "{out}.tsv", "--model", "{input}", "--threads", "1")
+SS_EVALUATE = ("ss", "evaluate", "{input}", "--out", "{out}")
+SUBNETWORK_APPLY = ("subnetwork", "apply", "{input}", "--out", "{out}")
+SUBNETWORK_EVALUATE = ("subnetwork", "evaluate", "{input}", "--out", "{out}")
+
 FASTA_CASES = [bad.fasta_with_letter("J"), bad.fasta_with_letter("a"), bad.fasta_with_letter("-"),
                bad.fasta_with_letter("*"), bad.fasta_empty_record, bad.fasta_duplicate_ids,
                bad.fasta_without_header, bad.fasta_binary]
@@ -87,6 +93,16 @@ CLI_CASES: list[CliCase] = [
     CliCase(PROBE, bad.missing_path("no_such.npz")),
     CliCase(PROBE_LABELS, bad.missing_path("no_such_labels.tsv")),
     CliCase(PRETRAIN_RESUME, bad.pretrain_run_with_corrupt_checkpoint),
+    # plmstruct ss (fine-tuning) and plmstruct subnetwork
+    *(CliCase(SS_PREDICT, b) for b in FASTA_CASES),
+    CliCase(SS_PREDICT, bad.missing_path("no_such.fasta")),
+    # (their messages name the path but say "not a ... folder (config.json missing)", not "no such")
+    CliCase(SS_PREDICT_MODEL, bad.missing_path("no_such_model", says="not a fine-tuned model folder")),
+    CliCase(SS_PREDICT_MODEL, bad.empty_folder("not_a_model")),
+    CliCase(SS_EVALUATE, bad.missing_path("no_such_model", says="not a fine-tuned model folder")),
+    CliCase(SUBNETWORK_APPLY, bad.missing_path("no_such_mask", says="not a subnetwork artifact")),
+    CliCase(SUBNETWORK_APPLY, bad.empty_folder("not_a_mask")),
+    CliCase(SUBNETWORK_EVALUATE, bad.missing_path("no_such_mask", says="not a subnetwork artifact")),
 ]
 
 
@@ -94,8 +110,11 @@ def _render(template: tuple[str, ...], **values: str) -> list[str]:
     return [part.format(**values) for part in template]
 
 
-def _good_inputs(tmp: Path) -> None:
-    """The good companions of a bad input: a FASTA, embeddings and a label table."""
+def _good_inputs(tmp: Path, case: CliCase) -> None:
+    """The good companions of a bad input: a FASTA, embeddings, a label table, structures, and
+    (for `ss` rows) a saved tiny fine-tuning model."""
+    if any("{ssmodel}" in a for a in case.args):
+        bad.tiny_ss_model(tmp)
     recs = bad.real_ss_records(3)
     (tmp / "good.fasta").write_text("".join(f">{r.id}\n{r.sequence}\n" for r in recs))
     rng = np.random.default_rng(0)
@@ -121,11 +140,12 @@ def _assert_one_clear_line(output: str, fragments: tuple[str, ...]) -> str:
 def test_cli_bad_input_is_one_clear_error_and_no_output(case: CliCase, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    _good_inputs(work)
+    _good_inputs(work, case)
     path, fragments = case.build(work)
     target = path.parent if case.folder else path
     out = tmp_path / "outputs" / "result"
-    args = _render(case.args, input=str(target), fasta=str(work / "good.fasta"), out=str(out), tmp=str(work))
+    args = _render(case.args, input=str(target), fasta=str(work / "good.fasta"), out=str(out), tmp=str(work),
+                   ssmodel=str(work / "ss_model"))
     result = runner.invoke(_app(), args)
     assert result.exit_code == 2, f"exit {result.exit_code}: {args}\n{result.output}\n{result.exception!r}"
     _assert_one_clear_line(result.output, fragments)
@@ -283,4 +303,5 @@ def test_fasta_errors_carry_record_and_position(tmp_path: Path) -> None:
 def test_the_matrix_covers_every_command_that_reads_user_files() -> None:
     """Adding a command that reads files means adding rows here (one line each)."""
     covered = {" ".join(a for a in c.args[:2] if not a.startswith(("{", "-"))) for c in CLI_CASES}
-    assert {"pst embed", "pst pretrain", "probe", "pretrain"} <= covered
+    assert {"pst embed", "pst pretrain", "probe", "pretrain", "ss predict", "ss evaluate",
+            "subnetwork apply", "subnetwork evaluate"} <= covered
