@@ -20,6 +20,8 @@ out = Console()
 Method = Annotated[str, typer.Option(help="lora | ia3 | adapter | features | full")]
 States = Annotated[int, typer.Option(help="3, 8 or 9 states")]
 Threads = Annotated[int | None, typer.Option(help="torch CPU threads")]
+ALL_SETS = "CASP12,CB433,CB634,TEST2016,CB513"
+FilterAgainst = Annotated[str, typer.Option(help="remove training chains similar to these test sets")]
 
 
 def _threads(threads: int | None) -> None:
@@ -41,7 +43,8 @@ def _check(method: str, states: int) -> None:
 def _train_config(method: str, states: int, backbone: str, top_k: int | None, rank: int, source: str | None,
                   out_dir: Path, max_steps: int, max_minutes: float | None, batch_size: int, lr: float,
                   max_len: int, resume: bool, threads: int | None, seed: int, limit_train: int | None,
-                  val_every: int, checkpoint_every: int, redundancy: str, progress: bool = True):
+                  val_every: int, checkpoint_every: int, redundancy: str, filter_against: str = ALL_SETS,
+                  progress: bool = True):
     from plmstruct.cli.common import train_config
     from plmstruct.finetune.train import SSTrainConfig
     from plmstruct.finetune.tuners import TunerConfig
@@ -55,7 +58,8 @@ def _train_config(method: str, states: int, backbone: str, top_k: int | None, ra
         train=train_config(out_dir, max_steps=max_steps, batch_size=batch_size, seed=seed, resume=resume,
                            devices="auto", strategy="auto", checkpoint_every=checkpoint_every,
                            val_every=val_every, progress=progress, threads=threads),
-        max_len=max_len, limit_train=limit_train, max_minutes=max_minutes, redundancy_method=redundancy)
+        max_len=max_len, limit_train=limit_train, max_minutes=max_minutes, redundancy_method=redundancy,
+        filter_against=tuple(_split_names(filter_against)))
 
 
 def _print_summary(summary: dict) -> None:
@@ -83,13 +87,15 @@ def train(
     limit_train: Annotated[int | None, typer.Option(help="use at most N training chains")] = None,
     val_every: int = 200, checkpoint_every: int = 100,
     redundancy: Annotated[str, typer.Option(help="auto | mmseqs | python")] = "auto",
+    filter_against: FilterAgainst = ALL_SETS,
 ) -> None:
     """Fine-tune a backbone + conv head on secondary-structure labels (test look-alikes removed first)."""
     from plmstruct.finetune.train import train_ss
 
     _threads(threads)
     cfg = _train_config(method, states, backbone, top_k, rank, source, out_dir, max_steps, max_minutes, batch_size,
-                        lr, max_len, resume, threads, seed, limit_train, val_every, checkpoint_every, redundancy)
+                        lr, max_len, resume, threads, seed, limit_train, val_every, checkpoint_every, redundancy,
+                        filter_against)
     _print_summary(train_ss(cfg))
     out.print(f"model saved to {out_dir / 'model'}")
 
@@ -178,7 +184,8 @@ def compare(
     batch_size: int = 8, lr: float = 1e-3, max_len: int = 512,
     threads: Threads = None, seed: int = 0,
     limit_train: int | None = None,
-    test_sets: str = "CASP12,CB433,CB634,TEST2016,CB513",
+    test_sets: str = ALL_SETS,
+    filter_against: FilterAgainst = ALL_SETS,
     limit_chains: Annotated[int | None, typer.Option(help="evaluate at most N chains per set")] = None,
     resume: bool = False,
 ) -> None:
@@ -186,7 +193,7 @@ def compare(
     from plmstruct.finetune.checkpoint import load_ss_model
     from plmstruct.finetune.data import load_test_sets
     from plmstruct.finetune.predict import evaluate_sets, report_rows, write_table
-    from plmstruct.finetune.train import _subsample, train_ss
+    from plmstruct.finetune.train import _subsample, prepare_data, train_ss
 
     _threads(threads)
     names = _split_names(methods)
@@ -194,11 +201,13 @@ def compare(
         _check(m, states)
     sets = {k: _subsample(v, limit_chains) for k, v in load_test_sets(_split_names(test_sets)).items()}
     rows: list[dict] = []
+    data = None
     for m in names:
         run = out_dir / m
         cfg = _train_config(m, states, backbone, top_k, rank, source, run, max_steps, None, batch_size, lr, max_len,
-                            resume, threads, seed, limit_train, 10**9, 100, "auto")
-        summary = train_ss(cfg)
+                            resume, threads, seed, limit_train, 10**9, 100, "auto", filter_against)
+        data = data or prepare_data(cfg)  # the same filtered chains for every method
+        summary = train_ss(cfg, data)
         model = load_ss_model(run / "model")
         model.merge()
         for name, reports in evaluate_sets(model, sets, run / "eval").items():

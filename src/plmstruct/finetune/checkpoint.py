@@ -75,7 +75,7 @@ def load_ss_model(folder: Path, *, backbone: Backbone | None = None) -> SSModel:
     config = read_config(folder)
     backbone = backbone or load_backbone(config["backbone"])
     tuner = TunerConfig.from_dict(config["tuner"])
-    model = SSModel(backbone, config["n_states"], tuner, HeadConfig(**config["head"]))
+    model = SSModel(backbone, config["n_states"], tuner, HeadConfig(**{"input_norm": False, **config["head"]}))
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
     if (folder / "tuner.safetensors").exists():
         state = load_file(str(folder / "tuner.safetensors"))

@@ -15,6 +15,7 @@ class HeadConfig:
     channels: int = 64
     wide_kernel: int = 9
     dropout: float = 0.1
+    input_norm: bool = True  # LayerNorm over the residue states first (BERT states have outlier scales)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,6 +44,7 @@ class ConvHead(nn.Module):
         super().__init__()
         cfg = cfg or HeadConfig()
         self.cfg, self.n_states = cfg, n_states
+        self.norm = nn.LayerNorm(hidden) if cfg.input_norm else nn.Identity()
         self.block1 = _MultiScale(hidden, cfg.channels, cfg.dropout)
         self.block2 = _MultiScale(2 * cfg.channels, cfg.channels, cfg.dropout)
         self.wide = nn.Conv1d(2 * cfg.channels, cfg.channels, cfg.wide_kernel, padding=cfg.wide_kernel // 2)
@@ -50,7 +52,7 @@ class ConvHead(nn.Module):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(1).to(states.dtype)
-        x = states.transpose(1, 2) * m
+        x = self.norm(states).transpose(1, 2) * m
         x = self.block1(x) * m
         x = self.block2(x) * m
         x = torch.relu(self.wide(x)) * m

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from plmstruct.data.redundancy import RedundancyReport
+from plmstruct.data.secondary_structure import SSRecord
 from plmstruct.finetune.data import (
     TEST_SETS,
     SSDataModule,
@@ -59,8 +61,24 @@ def _subsample(records: list, limit: int | None) -> list:
     return [records[int(i * step)] for i in range(limit)]
 
 
-def train_ss(cfg: SSTrainConfig) -> dict:
-    """Train, save the model to ``<out_dir>/model`` and return a summary (also ``summary.json``)."""
+def prepare_data(cfg: SSTrainConfig, report_path: Path | None = None
+                 ) -> tuple[list[SSRecord], list[SSRecord], RedundancyReport]:
+    """Training and validation chains of ``cfg.source`` with every chain identical or similar to a
+    test chain (``cfg.filter_against`` + extra files) removed."""
+    train, val = training_records(cfg.source, cfg.n_states)
+    train = _subsample(train, cfg.limit_train)
+    val = _subsample(val, cfg.limit_val)
+    tests = load_test_sets(cfg.filter_against, cfg.extra_test_files)
+    kept, report = remove_test_similar(train + val, tests, method=cfg.redundancy_method,
+                                       threads=cfg.train.num_threads, report_path=report_path)
+    kept_ids = {r.id for r in kept}
+    return [r for r in train if r.id in kept_ids], [r for r in val if r.id in kept_ids], report
+
+
+def train_ss(cfg: SSTrainConfig, data: tuple[list[SSRecord], list[SSRecord], RedundancyReport] | None = None
+             ) -> dict:
+    """Train, save the model to ``<out_dir>/model`` and return a summary (also ``summary.json``).
+    ``data``: the result of :func:`prepare_data` when already computed (same source and filter)."""
     from plmstruct.backbone import load_backbone
     from plmstruct.finetune.checkpoint import save_ss_model
     from plmstruct.finetune.model import SSModel
@@ -69,16 +87,11 @@ def train_ss(cfg: SSTrainConfig) -> dict:
 
     out = Path(cfg.train.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, val = training_records(cfg.source, cfg.n_states)
-    train = _subsample(train, cfg.limit_train)
-    val = _subsample(val, cfg.limit_val)
-    tests = load_test_sets(cfg.filter_against, cfg.extra_test_files)
-    kept, report = remove_test_similar(train + val, tests, method=cfg.redundancy_method,
-                                       threads=cfg.train.num_threads, report_path=out / "redundancy.tsv")
-    kept_ids = {r.id for r in kept}
-    train = [r for r in train if r.id in kept_ids]
-    val = [r for r in val if r.id in kept_ids]
-
+    if data is None:
+        data = prepare_data(cfg, out / "redundancy.tsv")
+    else:
+        data[2].to_tsv(out / "redundancy.tsv")
+    train, val, report = data
     batches = max(1, len(train) // cfg.train.batch_size)
     if cfg.train.val_every_n_steps and cfg.train.val_every_n_steps > batches:
         cfg.train.val_every_n_steps = batches  # Lightning validates at most once per epoch's batches
