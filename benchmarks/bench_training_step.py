@@ -29,7 +29,11 @@ backward = ``fill_`` zeros + ``copy_``, ``neg``, ``cat``, ``mul`` on q and k); t
 full-vocabulary logits add a little. With SDPA + the fused GELU + the masked-only LM head, the
 remaining time is the weight-gradient matmuls (``mm``; skinny 320x2048 @ 2048x320 ones run far
 below the machine's peak) and elementwise ops. The printed table lists the top backward ops of
-both variants. Run: ``python -m benchmarks.bench_training_step [--repeats N] [--threads T]``.
+both variants. Measured here under a load average of 6-7 on 2 cores (top self-CPU ops of one
+step): plain HF ``mm`` 1.9 s, ``mul`` 1.3 s, ``bmm`` 1.2 s, ``addmm`` 0.7 s, ``copy_`` 0.5 s,
+softmax backward 0.4 s; ours ``mm`` 1.8 s, ``addmm`` 0.9 s, SDPA backward 0.6 s, ``copy_`` 0.3 s.
+Our fwd+bwd = 2.15x the plain HF forward (1.27x faster than HF fwd+bwd; 1.51x / 1.68x at a lower
+load), peak memory 138 vs 328 MiB; numbers and the table in ``docs/HARDENING.md``. Run: ``python -m benchmarks.bench_training_step [--repeats N] [--threads T]``.
 """
 
 from __future__ import annotations
