@@ -131,14 +131,14 @@ def evaluate(
     from plmstruct.finetune.checkpoint import load_ss_model
     from plmstruct.finetune.data import load_test_sets
     from plmstruct.finetune.predict import evaluate_sets, report_rows
-    from plmstruct.finetune.train import _subsample
+    from plmstruct.finetune.train import subsample
 
     _threads(threads)
     model = load_ss_model(model_dir)
     if merge:
         model.merge()
     sets = load_test_sets(_split_names(test_sets), file or [])
-    sets = {k: _subsample(v, limit_chains) for k, v in sets.items()}
+    sets = {k: subsample(v, limit_chains) for k, v in sets.items()}
     dest = out_dir or Path(model_dir).parent / "eval"
     results = evaluate_sets(model, sets, dest)
     for name, reports in results.items():
@@ -193,13 +193,13 @@ def compare(
     from plmstruct.finetune.checkpoint import load_ss_model
     from plmstruct.finetune.data import load_test_sets
     from plmstruct.finetune.predict import evaluate_sets, report_rows, write_table
-    from plmstruct.finetune.train import _subsample, prepare_data, train_ss
+    from plmstruct.finetune.train import prepare_data, subsample, train_ss
 
     _threads(threads)
     names = _split_names(methods)
     for m in names:
         _check(m, states)
-    sets = {k: _subsample(v, limit_chains) for k, v in load_test_sets(_split_names(test_sets)).items()}
+    sets = {k: subsample(v, limit_chains) for k, v in load_test_sets(_split_names(test_sets)).items()}
     rows: list[dict] = []
     data = None
     for m in names:

@@ -53,7 +53,7 @@ class SSTrainConfig:
         return d
 
 
-def _subsample(records: list, limit: int | None) -> list:
+def subsample(records: list, limit: int | None) -> list:
     """Every n-th chain so that at most ``limit`` remain (deterministic, spread over the file)."""
     if limit is None or len(records) <= limit:
         return records
@@ -66,8 +66,8 @@ def prepare_data(cfg: SSTrainConfig, report_path: Path | None = None
     """Training and validation chains of ``cfg.source`` with every chain identical or similar to a
     test chain (``cfg.filter_against`` + extra files) removed."""
     train, val = training_records(cfg.source, cfg.n_states)
-    train = _subsample(train, cfg.limit_train)
-    val = _subsample(val, cfg.limit_val)
+    train = subsample(train, cfg.limit_train)
+    val = subsample(val, cfg.limit_val)
     tests = load_test_sets(cfg.filter_against, cfg.extra_test_files)
     kept, report = remove_test_similar(train + val, tests, method=cfg.redundancy_method,
                                        threads=cfg.train.num_threads, report_path=report_path)
