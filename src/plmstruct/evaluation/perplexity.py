@@ -36,12 +36,20 @@ class PerplexityConfig:
 
 @dataclass
 class TokenNLL:
-    """Per masked token: NLL, target flag (``1``/``0``/``-``), 3-state letter, residue letter."""
+    """Per masked token: NLL, target flag (``1``/``0``/``-``), 3-state letter, residue letter, and
+    where it is (example index, residue position)."""
 
     nll: np.ndarray
     flag: np.ndarray
     state: np.ndarray
     residue: np.ndarray
+    example: np.ndarray
+    position: np.ndarray
+
+    def retarget(self, examples: Sequence) -> TokenNLL:
+        """The same tokens flagged by the target strings of ``examples`` (same chains, other targets)."""
+        flag = np.array([examples[i].target[p] for i, p in zip(self.example, self.position, strict=True)])
+        return TokenNLL(self.nll, flag, self.state, self.residue, self.example, self.position)
 
 
 def _examples_fields(ex) -> tuple[str, str, str]:
@@ -56,7 +64,7 @@ def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | No
     model = backbone.model
     was_training = model.training
     model.eval()
-    nll, flag, state, residue = [], [], [], []
+    nll, flag, state, residue, where, pos_all = [], [], [], [], [], []
     jobs = [(d, i) for d in range(cfg.draws) for i in range(len(examples))]
     for start in range(0, len(jobs), cfg.batch_size):
         chunk = jobs[start: start + cfg.batch_size]
@@ -81,14 +89,17 @@ def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | No
             flag.append(np.array([target[r] for r in res]))
             state.append(np.array([states[r] for r in res]))
             residue.append(np.array([seq[r] for r in res]))
+            where.append(np.full(len(res), chunk[row][1]))
+            pos_all.append(np.array(res, dtype=np.int64))
     model.train(was_training)
-    return TokenNLL(np.concatenate(nll), np.concatenate(flag), np.concatenate(state), np.concatenate(residue))
+    return TokenNLL(*(np.concatenate(x) for x in (nll, flag, state, residue, where, pos_all)))
 
 
 def average_nll(runs: Sequence[TokenNLL]) -> TokenNLL:
     """Mean per-token NLL over runs on the same tokens (stochastic passes)."""
     first = runs[0]
-    return TokenNLL(np.mean([r.nll for r in runs], axis=0), first.flag, first.state, first.residue)
+    return TokenNLL(np.mean([r.nll for r in runs], axis=0), first.flag, first.state, first.residue, first.example,
+                    first.position)
 
 
 def _ppl(values: np.ndarray) -> float | None:
@@ -118,18 +129,26 @@ def perplexity_table(tok: TokenNLL) -> dict:
 
 
 def evaluate_perplexity(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | None = None,
-                        masks=None, mode: str = "deterministic") -> dict:
+                        masks=None, mode: str = "deterministic", *, own_targets: Sequence | None = None) -> dict:
     """Perplexity table of ``backbone`` as is (``masks=None``), or with ``masks`` (a
     :class:`plmstruct.subnetworks.mask.MaskSet` on it) in ``mode``: ``off`` (the original model),
-    ``deterministic`` (binary mask) or ``stochastic`` (mean over ``cfg.passes`` sampled masks)."""
+    ``deterministic`` (binary mask) or ``stochastic`` (mean over ``cfg.passes`` sampled masks).
+    ``own_targets``: the same chains with other target strings (a random control's own target);
+    their target / non-target perplexities are added under ``own_target``."""
     cfg = cfg or PerplexityConfig()
     if masks is None:
-        return perplexity_table(token_nll(backbone, examples, cfg))
-    if mode != "stochastic":
+        tok = token_nll(backbone, examples, cfg)
+    elif mode != "stochastic":
         with masks.mode(mode):
-            return perplexity_table(token_nll(backbone, examples, cfg))
-    runs = []
-    for p in range(cfg.passes):
-        with masks.mode("stochastic", torch.Generator(device=backbone.device).manual_seed(cfg.seed + p)):
-            runs.append(token_nll(backbone, examples, cfg))
-    return perplexity_table(average_nll(runs))
+            tok = token_nll(backbone, examples, cfg)
+    else:
+        runs = []
+        for p in range(cfg.passes):
+            with masks.mode("stochastic", torch.Generator(device=backbone.device).manual_seed(cfg.seed + p)):
+                runs.append(token_nll(backbone, examples, cfg))
+        tok = average_nll(runs)
+    table = perplexity_table(tok)
+    if own_targets is not None:
+        own = perplexity_table(tok.retarget(own_targets))
+        table["own_target"] = {k: own[k] for k in ("target", "non_target", "n_target", "n_non_target")}
+    return table

@@ -22,7 +22,7 @@ from plmstruct.evaluation.perplexity import PerplexityConfig, evaluate_perplexit
 from plmstruct.io import atomic_write_text
 from plmstruct.subnetworks.artifact import SubnetworkArtifact, attach_artifact
 from plmstruct.subnetworks.config import TargetConfig
-from plmstruct.subnetworks.targets import load_targets
+from plmstruct.subnetworks.targets import load_targets, random_control_examples
 
 
 @dataclass
@@ -64,23 +64,29 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
                                      "head": "logistic-regression probe on APC attention (fitted on the original)"}
     for name, art in artifacts.items():
         target = eval_target(art, cfg.limit_eval)
-        if target.name not in cache:
-            examples = load_targets(target, bb.alphabet).eval
-            cache[target.name] = (examples, evaluate_perplexity(bb, examples, cfg.perplexity))
-            results["original"][target.name] = cache[target.name][1]
-        examples, original = cache[target.name]
+        control = bool(art.config.get("run", {}).get("target", {}).get("random_control"))
+        key = target.name + (" (control)" if control else "")
+        if key not in cache:
+            examples = cache[target.name][0] if target.name in cache else load_targets(target, bb.alphabet).eval
+            own = random_control_examples(examples, target.level, target.seed) if control else None
+            cache[key] = (examples, evaluate_perplexity(bb, examples, cfg.perplexity, own_targets=own), own)
+            results["original"][key] = cache[key][1]
+        examples, original, own = cache[key]
         masks = attach_artifact(art, bb)
         try:
-            entry = {"target": target.name, "removed_fraction": art.removed_fraction(),
-                     "deterministic": evaluate_perplexity(bb, examples, cfg.perplexity, masks, "deterministic")}
+            entry = {"target": target.name, "random_control": control, "removed_fraction": art.removed_fraction(),
+                     "deterministic": evaluate_perplexity(bb, examples, cfg.perplexity, masks, "deterministic",
+                                                          own_targets=own)}
             if cfg.stochastic:
-                entry["stochastic"] = evaluate_perplexity(bb, examples, cfg.perplexity, masks, "stochastic")
+                entry["stochastic"] = evaluate_perplexity(bb, examples, cfg.perplexity, masks, "stochastic",
+                                                          own_targets=own)
             if probe is not None:
                 with masks.mode("deterministic"):
                     entry["contacts"] = contact_precision(bb, test, probe)
         finally:
             masks.remove()
-        entry["original"] = {"target": original["target"], "non_target": original["non_target"]}
+        entry["original"] = {k: original[k] for k in ("target", "non_target", "own_target") if k in original}
+        entry["original_key"] = key
         if cfg.esmfold:
             entry["esmfold"] = esmfold_evaluation(art.binary, [e.sequence for e in examples[:8]])
         results["subnetworks"][name] = entry
@@ -100,6 +106,11 @@ def perplexity_rows(results: dict) -> list[list]:
                 t, n = e[mode]["target"], e[mode]["non_target"]
                 rows.append([name, e["target"], mode, o["target"], t, _change(t, o["target"]), o["non_target"], n,
                              _change(n, o["non_target"])])
+                if "own_target" in e[mode]:
+                    oo, so = o["own_target"], e[mode]["own_target"]
+                    rows.append([name, "its own random target", mode, oo["target"], so["target"],
+                                 _change(so["target"], oo["target"]), oo["non_target"], so["non_target"],
+                                 _change(so["non_target"], oo["non_target"])])
     return rows
 
 
@@ -108,8 +119,9 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
     """The Markdown report (PNGs written beside it in ``out_dir``)."""
     out_dir = Path(out_dir)
     lines = [f"## {title}", "", f"Backbone `{results['backbone']}`. Masked-token perplexity (15% of residues "
-             "masked, fixed seed) on held-out chains, target vs non-target residues; the random control is "
-             "judged on the real target.", "",
+             "masked, fixed seed) on held-out chains, target vs non-target residues. A random control is judged "
+             "on the real target (does it hit the target's residues too?) and on its own random target (can a "
+             "random set be suppressed selectively?).", "",
              markdown_table(["subnetwork", "evaluated on", "mask", "target ppl (orig)", "target ppl (sub)", "Δ target",
                              "non-target ppl (orig)", "non-target ppl (sub)", "Δ non-target"], perplexity_rows(results)),
              ""]
@@ -125,7 +137,7 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
     if by_state:
         rows = []
         for name, e in results["subnetworks"].items():
-            orig = results["original"][e["target"]]["by_state"]
+            orig = results["original"][e["original_key"]]["by_state"]
             for s in by_state:
                 rows.append([name, s, orig.get(s, {}).get("all"), e["deterministic"]["by_state"].get(s, {}).get("all"),
                              _change(e["deterministic"]["by_state"].get(s, {}).get("all"), orig.get(s, {}).get("all"))])

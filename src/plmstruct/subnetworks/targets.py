@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -53,6 +53,24 @@ def _rng(seed: int, key: str) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
 
 
+def random_residue_target(target: str, seed: int, key: str) -> str:
+    """As many ``1`` as ``target`` has, at random labelled positions (seeded by ``seed`` and ``key``)."""
+    labelled = [i for i, t in enumerate(target) if t != "-"]
+    pick = torch.randperm(len(labelled), generator=_rng(seed, key))[: target.count("1")].tolist()
+    chosen = {labelled[j] for j in pick}
+    return "".join("-" if t == "-" else "1" if i in chosen else "0" for i, t in enumerate(target))
+
+
+def random_control_examples(examples: Sequence[Example], level: str, seed: int = 0) -> list[Example]:
+    """The same chains with a random target of the same size (what a random control suppresses)."""
+    if level == "residue":
+        return [replace(e, target=random_residue_target(e.target, seed, e.id)) for e in examples]
+    perm = torch.randperm(len(examples), generator=_rng(seed, "eval-control")).tolist()
+    chosen = set(perm[: sum(e.is_target for e in examples)])
+    return [replace(e, target=("1" if i in chosen else "0") * len(e.sequence), is_target=i in chosen)
+            for i, e in enumerate(examples)]
+
+
 def residue_examples(records: Sequence[SSRecord], kind: str, *, alphabet: str, random_control: bool = False,
                      seed: int = 0) -> list[Example]:
     """Examples with per-residue targets for ``kind`` (helix/strand/coil); chains with a letter
@@ -71,10 +89,7 @@ def residue_examples(records: Sequence[SSRecord], kind: str, *, alphabet: str, r
         if k == 0 or target.count("0") == 0:
             continue
         if random_control:
-            labelled = [i for i, t in enumerate(target) if t != "-"]
-            pick = torch.randperm(len(labelled), generator=_rng(seed, rec.id))[:k].tolist()
-            chosen = {labelled[j] for j in pick}
-            target = "".join("-" if t == "-" else "1" if i in chosen else "0" for i, t in enumerate(target))
+            target = random_residue_target(target, seed, rec.id)
         out.append(Example(rec.id, rec.sequence, target, states, is_target=True))
     return out
 

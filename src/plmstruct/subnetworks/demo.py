@@ -1,0 +1,45 @@
+"""The subnetwork part of ``plmstruct demo``: a short residue-level helix subnetwork and its random
+control on the real DSSP data, evaluated together (perplexity target vs rest before/after, where
+the masks bite, contact precision original vs masked). A few CPU minutes."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from plmstruct.evaluation.contacts import ContactConfig
+from plmstruct.evaluation.perplexity import PerplexityConfig
+from plmstruct.subnetworks.evaluate import EvaluationConfig
+from plmstruct.subnetworks.sweep import SweepConfig, run_sweep
+
+
+def demo_config(backbone: str = "default", threads: int | None = None, steps: int = 60) -> SweepConfig:
+    """Helix + random control, ``steps`` steps each (batch 16 x 128 residues), evaluated on 48
+    held-out CB433 chains (2 mask draws, 3 stochastic passes) and 20 / 12 structures for contacts."""
+    return SweepConfig(targets=["helix"], random_control=True, backbone=backbone, steps=steps, batch_size=16,
+                       crop=128, lr=0.1, limit_train=1500, limit_eval=48, resume=True, threads=threads,
+                       evaluation=EvaluationConfig(perplexity=PerplexityConfig(draws=2, passes=3),
+                                                   contacts=ContactConfig(n_train=20, n_test=12), esmfold=True))
+
+
+def run_demo(out_dir: Path, *, backbone: str = "default", threads: int | None = None, steps: int = 60) -> str:
+    """Train, evaluate, write ``out_dir/REPORT.md`` + PNGs; return a Markdown section whose image
+    links are relative to ``out_dir``'s parent (where the demo report lives)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    cfg = demo_config(backbone, threads, steps)
+    start = time.time()
+    report, results = run_sweep(cfg, out_dir, title="Trainable subnetworks: helix vs random control")
+    text = report.read_text()
+    text = re.sub(r"\]\(([^)/]+\.png)\)", rf"]({out_dir.name}/\1)", text)
+    intro = (f"Residue-level subnetworks on `{backbone}`: a learned binary mask over the attention projections "
+             f"(q/k/v/o) of the top 80% of layers, trained for {cfg.steps} steps (batch {cfg.batch_size} x "
+             f"{cfg.crop} residues of the real DSSP training pools, AdamW + OneCycle on the scores, tau 3.2 -> 0.01) "
+             "to make DSSP helix residues unpredictable while keeping the rest; the control suppresses a random "
+             f"residue set of the same size. {time.time() - start:.0f} s in all. Command for a longer run: "
+             "`plmstruct subnetwork sweep helix --random-control --steps 300`.")
+    return text.replace("\n", f"\n\n{intro}\n", 1)
