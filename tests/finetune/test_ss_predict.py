@@ -90,3 +90,18 @@ def test_save_load_round_trip(default_backbone, real_seqs, tmp_path, method):
     got = predict_probs(loaded, real_seqs[:3])
     for a, b in zip(want, got, strict=True):
         assert np.allclose(a, b, atol=1e-5)
+
+
+def test_nine_state_model_reports_q9_q8_q3_where_labels_allow(tiny, data_dir):
+    from plmstruct.data.secondary_structure import read_netsurfp_csv, read_three_line
+    from plmstruct.finetune.predict import data_states, evaluate_records
+
+    casp = read_three_line(data_dir / "secondary_structure" / "CASP12.txt")[:3]
+    cb513 = read_netsurfp_csv(data_dir / "ss_netsurfp2_prottrans" / "CB513_HHblits.csv", n_states=8)[:3]
+    assert data_states(casp) == 9 and data_states(cb513) == 8
+    model = SSModel(tiny, 9, TunerConfig(method="lora")).eval()
+    reports, predicted = evaluate_records(model, casp)
+    assert [r.name for r in reports] == ["Q9", "Q8", "Q3"]
+    assert [len(p) for p in predicted] == [len(r.sequence) for r in casp]
+    assert all(set(p) <= set("HGIEBTSPL") for p in predicted)
+    assert [r.name for r in evaluate_records(model, cb513)[0]] == ["Q8", "Q3"]

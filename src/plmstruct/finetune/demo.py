@@ -11,10 +11,10 @@ from plmstruct.data.fasta import SequenceRecord, write_fasta
 from plmstruct.io import atomic_write_text
 
 #: demo budget (about 2-4 minutes on 2 CPU threads with the default model)
-DEMO_STEPS = 150
-DEMO_TRAIN_CHAINS = 800
-DEMO_TEST_CHAINS = 40
-DEMO_CROP = 256
+DEMO_STEPS = 100
+DEMO_TRAIN_CHAINS = 600
+DEMO_TEST_CHAINS = 30
+DEMO_CROP = 192
 
 
 def run_demo(out_dir: Path, *, backbone: str = "default", threads: int | None = None) -> str:
