@@ -36,10 +36,12 @@ class PerplexityConfig:
 
 @dataclass
 class TokenNLL:
-    """Per masked token: NLL, target flag (``1``/``0``/``-``), 3-state letter, residue letter, and
+    """Per masked token: NLL, KL(p || uniform over the 20 residues) in nats (how far from "no idea"
+    the prediction is: what suppression lowers, whatever the perplexity), target flag (``1``/``0``/``-``), 3-state letter, residue letter, and
     where it is (example index, residue position)."""
 
     nll: np.ndarray
+    kl_uniform: np.ndarray
     flag: np.ndarray
     state: np.ndarray
     residue: np.ndarray
@@ -49,7 +51,7 @@ class TokenNLL:
     def retarget(self, examples: Sequence) -> TokenNLL:
         """The same tokens flagged by the target strings of ``examples`` (same chains, other targets)."""
         flag = np.array([examples[i].target[p] for i, p in zip(self.example, self.position, strict=True)])
-        return TokenNLL(self.nll, flag, self.state, self.residue, self.example, self.position)
+        return TokenNLL(self.nll, self.kl_uniform, flag, self.state, self.residue, self.example, self.position)
 
 
 def _examples_fields(ex) -> tuple[str, str, str]:
@@ -64,7 +66,8 @@ def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | No
     model = backbone.model
     was_training = model.training
     model.eval()
-    nll, flag, state, residue, where, pos_all = [], [], [], [], [], []
+    nll, klu, flag, state, residue, where, pos_all = [], [], [], [], [], [], []
+    res_ids = backbone.residue_token_ids
     jobs = [(d, i) for d in range(cfg.draws) for i in range(len(examples))]
     for start in range(0, len(jobs), cfg.batch_size):
         chunk = jobs[start: start + cfg.batch_size]
@@ -82,9 +85,12 @@ def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | No
         device = backbone.device
         logits = model(input_ids=inputs.to(device), attention_mask=enc["attention_mask"].to(device)).logits.float()
         logp = torch.log_softmax(logits, -1).cpu()
+        logp_res = torch.log_softmax(logits[..., res_ids.to(logits.device)], -1).cpu()
         for row, (seq, target, states) in enumerate(fields):
             pos = torch.nonzero(labels[row] != IGNORE_INDEX).flatten()
             nll.append((-logp[row, pos, labels[row, pos]]).numpy())
+            lr = logp_res[row, pos]
+            klu.append(((lr.exp() * lr).sum(-1) + math.log(len(res_ids))).numpy())
             res = (pos - 1).tolist()
             flag.append(np.array([target[r] for r in res]))
             state.append(np.array([states[r] for r in res]))
@@ -92,13 +98,13 @@ def token_nll(backbone: Backbone, examples: Sequence, cfg: PerplexityConfig | No
             where.append(np.full(len(res), chunk[row][1]))
             pos_all.append(np.array(res, dtype=np.int64))
     model.train(was_training)
-    return TokenNLL(*(np.concatenate(x) for x in (nll, flag, state, residue, where, pos_all)))
+    return TokenNLL(*(np.concatenate(x) for x in (nll, klu, flag, state, residue, where, pos_all)))
 
 
 def average_nll(runs: Sequence[TokenNLL]) -> TokenNLL:
     """Mean per-token NLL over runs on the same tokens (stochastic passes)."""
     first = runs[0]
-    return TokenNLL(np.mean([r.nll for r in runs], axis=0), first.flag, first.state, first.residue, first.example,
+    return TokenNLL(np.mean([r.nll for r in runs], axis=0), np.mean([r.kl_uniform for r in runs], axis=0), first.flag, first.state, first.residue, first.example,
                     first.position)
 
 
@@ -106,12 +112,17 @@ def _ppl(values: np.ndarray) -> float | None:
     return round(math.exp(float(values.mean())), 4) if len(values) else None
 
 
+def _mean(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 5) if len(values) else None
+
+
 def perplexity_table(tok: TokenNLL) -> dict:
-    """``target``/``non_target``/``all`` perplexities (+ token counts) and breakdowns by 3-state
+    """``target``/``non_target``/``all`` perplexities (+ token counts, mean KL to uniform) and breakdowns by 3-state
     letter and by amino acid, each split target / non-target."""
     t, o = tok.flag == "1", tok.flag == "0"
     out: dict = {"target": _ppl(tok.nll[t]), "non_target": _ppl(tok.nll[o]), "all": _ppl(tok.nll),
-                 "n_target": int(t.sum()), "n_non_target": int(o.sum())}
+                 "n_target": int(t.sum()), "n_non_target": int(o.sum()),
+                 "kl_uniform_target": _mean(tok.kl_uniform[t]), "kl_uniform_non_target": _mean(tok.kl_uniform[o])}
     by_state: dict = defaultdict(dict)
     for s in "HEC":
         sel = tok.state == s
@@ -150,5 +161,6 @@ def evaluate_perplexity(backbone: Backbone, examples: Sequence, cfg: PerplexityC
     table = perplexity_table(tok)
     if own_targets is not None:
         own = perplexity_table(tok.retarget(own_targets))
-        table["own_target"] = {k: own[k] for k in ("target", "non_target", "n_target", "n_non_target")}
+        table["own_target"] = {k: own[k] for k in ("target", "non_target", "n_target", "n_non_target",
+                                                    "kl_uniform_target", "kl_uniform_non_target")}
     return table
