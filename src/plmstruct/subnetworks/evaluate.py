@@ -85,7 +85,8 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
                     entry["contacts"] = contact_precision(bb, test, probe)
         finally:
             masks.remove()
-        entry["original"] = {k: original[k] for k in ("target", "non_target", "own_target") if k in original}
+        entry["original"] = {k: original[k] for k in ("target", "non_target", "own_target", "kl_uniform_target",
+                                                      "kl_uniform_non_target") if k in original}
         entry["original_key"] = key
         if cfg.esmfold:
             entry["esmfold"] = esmfold_evaluation(art.binary, [e.sequence for e in examples[:8]])
@@ -114,6 +115,18 @@ def perplexity_rows(results: dict) -> list[list]:
     return rows
 
 
+def kl_rows(results: dict) -> list[list]:
+    rows = []
+    for name, e in results["subnetworks"].items():
+        o = e["original"]
+        for mode in ("deterministic", "stochastic"):
+            if mode in e and "kl_uniform_target" in o:
+                t, n = e[mode]["kl_uniform_target"], e[mode]["kl_uniform_non_target"]
+                rows.append([name, e["target"], mode, o["kl_uniform_target"], t, _change(t, o["kl_uniform_target"]),
+                             o["kl_uniform_non_target"], n, _change(n, o["kl_uniform_non_target"])])
+    return rows
+
+
 def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out_dir: Path, *,
                     title: str = "Subnetwork evaluation") -> str:
     """The Markdown report (PNGs written beside it in ``out_dir``)."""
@@ -131,7 +144,12 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
         groups[name] = {"target (orig)": e["original"]["target"], "target (sub)": e[mode]["target"],
                         "non-target (orig)": e["original"]["non_target"], "non-target (sub)": e[mode]["non_target"]}
     png = bar_chart(groups, "Masked-token perplexity", "perplexity", out_dir / "perplexity.png")
-    lines += [f"![perplexity]({png.name})", ""]
+    lines += [f"![perplexity]({png.name})", "",
+              "### Suppression: KL(prediction || uniform over the 20 residues) at masked positions, nats", "",
+              "What the suppression term lowers, whether the model is better or worse than uniform "
+              "(a model worse than uniform gets a *lower* perplexity when suppressed).", "",
+              markdown_table(["subnetwork", "evaluated on", "mask", "target KL (orig)", "target KL (sub)", "Δ target",
+                              "non-target KL (orig)", "non-target KL (sub)", "Δ non-target"], kl_rows(results)), ""]
     first = next(iter(results["subnetworks"].values()))
     by_state = first["deterministic"].get("by_state", {})
     if by_state:
