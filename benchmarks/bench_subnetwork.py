@@ -45,7 +45,8 @@ def _batch(backbone, batch_size: int, crop: int) -> dict:
     return SubnetworkCollator(backbone, crop)([(e, i) for i, e in enumerate(data.eval)])
 
 
-def run(spec: str = "default", *, repeats: int = 7, threads: int = 1, batch_size: int = 16, crop: int = 128) -> dict:
+def run(spec: str = "default", *, repeats: int = 7, infer_repeats: int = 25, threads: int = 1, batch_size: int = 16,
+        crop: int = 128) -> dict:
     from plmstruct.backbone import load_backbone
     from plmstruct.backbone.kernels import fuse_gelu
     from plmstruct.subnetworks.artifact import SubnetworkArtifact, apply_mask
@@ -89,11 +90,12 @@ def run(spec: str = "default", *, repeats: int = 7, threads: int = 1, batch_size
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.no_grad():
         infer = _time({"plain_forward": lambda: infer_bb.model(input_ids=ids, attention_mask=mask),
-                       "applied_mask_forward": lambda: applied.model(input_ids=ids, attention_mask=mask)}, repeats)
+                       "applied_mask_forward": lambda: applied.model(input_ids=ids, attention_mask=mask)}, infer_repeats)
     tr = train["masked_step"][0] / train["full_finetune_step"][0]
     inf = infer["applied_mask_forward"][0] / infer["plain_forward"][0]
     return {
         "backbone": spec, "batch": list(ids.shape), "threads": threads, "repeats": repeats,
+        "infer_repeats": infer_repeats,
         "masked_weights": sub.masks.numel(),
         "full_finetune_step_cpu_s": round(train["full_finetune_step"][0], 4),
         "masked_step_cpu_s": round(train["masked_step"][0], 4),
