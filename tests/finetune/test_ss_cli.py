@@ -74,7 +74,8 @@ def test_predict_long_chain_with_probabilities(trained, tmp_path, data_dir):
     assert len(long_rows) == 1300 and "".join(r["residue"] for r in long_rows) == long
     probs = np.array([[float(r[f"p_{s}"]) for s in "HGIEBTSL"] for r in rows])
     assert np.allclose(probs.sum(1), 1, atol=2e-3)
-    assert all(r["state"] == "HGIEBTSL"[int(np.argmax(p))] for r, p in zip(rows, probs, strict=True))
+    # the state is the most probable one (up to the 4-decimal rounding of the printed probabilities)
+    assert all(p["HGIEBTSL".index(r["state"])] >= p.max() - 1e-4 for r, p in zip(rows, probs, strict=True))
 
 
 @pytest.mark.parametrize(("content", "message"), [(">a\nMKVLAJ\n", "'J'"), (">a\nmkvl\n", "lower case"),
