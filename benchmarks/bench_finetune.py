@@ -20,9 +20,9 @@ import copy
 import json
 import statistics
 import sys
-import time
 
 import torch
+from benchmarks.timing import interleaved_samples
 
 GOAL_RATIO = 0.95
 LENGTH = 300
@@ -43,17 +43,8 @@ def _batch(backbone) -> tuple[dict, torch.Tensor]:
 
 def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float, float]]:
     """Minimum and median process-CPU and median wall seconds of each ``fn()``, calls interleaved."""
-    for fn in fns.values():
-        fn()
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            c, w = time.process_time(), time.perf_counter()
-            fn()
-            cpu[name].append(time.process_time() - c)
-            wall[name].append(time.perf_counter() - w)
-    return {k: (min(cpu[k]), statistics.median(cpu[k]), statistics.median(wall[k])) for k in fns}
+    return {k: (min(cpu), statistics.median(cpu), statistics.median(wall))
+            for k, (cpu, wall) in interleaved_samples(fns, repeats).items()}
 
 
 def run(spec: str = "default", *, repeats: int = 11, threads: int = 1) -> dict:

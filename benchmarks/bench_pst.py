@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 import warnings
 
 import torch
+from benchmarks.timing import interleaved_samples
 
 GOAL_RATIO = 1.25
 LENGTH = 300
@@ -38,19 +38,9 @@ def _batch(backbone) -> dict:
 
 
 def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
-    """Median process-CPU and wall seconds of each ``fn()``; calls are interleaved (a, b, c, a, b,
-    c, ...) so that drifts of a shared machine hit every variant alike."""
-    for fn in fns.values():
-        fn()
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            c, w = time.process_time(), time.perf_counter()
-            fn()
-            cpu[name].append(time.process_time() - c)
-            wall[name].append(time.perf_counter() - w)
-    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in fns}
+    """Median process-CPU and wall seconds of each ``fn()``, calls interleaved."""
+    return {k: (statistics.median(cpu), statistics.median(wall))
+            for k, (cpu, wall) in interleaved_samples(fns, repeats).items()}
 
 
 def forward_ratio(spec: str, *, width_ratio: float = 0.25, repeats: int = 7, threads: int = 1) -> dict:

@@ -15,26 +15,17 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 
 import torch
+from benchmarks.timing import interleaved_samples
 
 TRAIN_GOAL, INFER_GOAL = 1.3, 1.0
 
 
 def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
     """Median process-CPU and wall seconds of each ``fn()``, calls interleaved (a, b, a, b, ...)."""
-    for fn in fns.values():
-        fn()
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            c, w = time.process_time(), time.perf_counter()
-            fn()
-            cpu[name].append(time.process_time() - c)
-            wall[name].append(time.perf_counter() - w)
-    return {k: (statistics.median(cpu[k]), statistics.median(wall[k])) for k in fns}
+    return {k: (statistics.median(cpu), statistics.median(wall))
+            for k, (cpu, wall) in interleaved_samples(fns, repeats).items()}
 
 
 def _batch(backbone, batch_size: int, crop: int) -> dict:

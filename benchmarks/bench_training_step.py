@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import torch
+from benchmarks.timing import interleaved_samples
 
 BATCH, TOKENS = 8, 256
 LAYERS, HIDDEN, HEADS = 6, 320, 20
@@ -132,19 +133,9 @@ def _step_fns(variant: str):
 
 def interleaved(repeats: int) -> dict[str, dict[str, float]]:
     """Median wall / process-CPU seconds of every variant, calls interleaved, after one warm-up."""
-    fns = {v: _step_fns(v)[0] for v in VARIANTS}
-    for fn in fns.values():
-        fn()
-    wall: dict[str, list[float]] = {v: [] for v in fns}
-    cpu: dict[str, list[float]] = {v: [] for v in fns}
-    for _ in range(repeats):
-        for v, fn in fns.items():
-            c, w = time.process_time(), time.perf_counter()
-            fn()
-            cpu[v].append(time.process_time() - c)
-            wall[v].append(time.perf_counter() - w)
-    return {v: {"wall_s": statistics.median(wall[v]), "cpu_s": statistics.median(cpu[v]),
-                "wall_min_s": min(wall[v])} for v in fns}
+    samples = interleaved_samples({v: _step_fns(v)[0] for v in VARIANTS}, repeats)
+    return {v: {"wall_s": statistics.median(wall), "cpu_s": statistics.median(cpu), "wall_min_s": min(wall)}
+            for v, (cpu, wall) in samples.items()}
 
 
 def loop_step(steps: int = 6) -> dict[str, float]:
