@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,19 @@ from plmstruct.training.config import TrainConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
+
+#: options shared by the command groups
+Threads = Annotated[int | None, typer.Option(help="torch CPU threads")]
+BackboneOption = Annotated[str, typer.Option(help="backbone: default, antiberty, tiny-esm, an ESM-2 hub id, "
+                                                  "an HF folder or a fair-esm .pt")]
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` when given (else torch's default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def friendly_errors(fn: F) -> F:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plmstruct.cli.common import friendly_errors
+from plmstruct.cli.common import Threads, friendly_errors, set_threads
 from plmstruct.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Lightweight fine-tuning for secondary structure (LoRA, IA3, "
@@ -19,16 +19,8 @@ out = Console()
 
 Method = Annotated[str, typer.Option(help="lora | ia3 | adapter | features | full")]
 States = Annotated[int, typer.Option(help="3, 8 or 9 states")]
-Threads = Annotated[int | None, typer.Option(help="torch CPU threads")]
 ALL_SETS = "CASP12,CB433,CB634,TEST2016,CB513"
 FilterAgainst = Annotated[str, typer.Option(help="remove training chains similar to these test sets")]
-
-
-def _threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def _check(method: str, states: int) -> None:
@@ -92,7 +84,7 @@ def train(
     """Fine-tune a backbone + conv head on secondary-structure labels (test look-alikes removed first)."""
     from plmstruct.finetune.train import train_ss
 
-    _threads(threads)
+    set_threads(threads)
     cfg = _train_config(method, states, backbone, top_k, rank, source, out_dir, max_steps, max_minutes, batch_size,
                         lr, max_len, resume, threads, seed, limit_train, val_every, checkpoint_every, redundancy,
                         filter_against)
@@ -133,7 +125,7 @@ def evaluate(
     from plmstruct.finetune.predict import evaluate_sets, report_rows
     from plmstruct.finetune.train import subsample
 
-    _threads(threads)
+    set_threads(threads)
     model = load_ss_model(model_dir)
     if merge:
         model.merge()
@@ -161,7 +153,7 @@ def predict(
     from plmstruct.finetune.checkpoint import load_ss_model
     from plmstruct.finetune.predict import predict_probs, write_predictions
 
-    _threads(threads)
+    set_threads(threads)
     model = load_ss_model(model_dir)
     records = read_fasta(fasta, alphabet=model.backbone.alphabet)
     if merge:
@@ -195,7 +187,7 @@ def compare(
     from plmstruct.finetune.predict import evaluate_sets, report_rows, write_table
     from plmstruct.finetune.train import prepare_data, subsample, train_ss
 
-    _threads(threads)
+    set_threads(threads)
     names = _split_names(methods)
     for m in names:
         _check(m, states)

@@ -10,21 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plmstruct.cli.common import friendly_errors
+from plmstruct.cli.common import BackboneOption, Threads, friendly_errors, set_threads
 
 app = typer.Typer(no_args_is_help=True, help="Structure-aware PLM (PST): pretrain, embed.")
 out = Console()
 
-Threads = Annotated[int | None, typer.Option(help="torch CPU threads")]
-Backbone = Annotated[str, typer.Option(help="backbone: default, antiberty, tiny-esm, an ESM-2 hub id, "
-                                            "an HF folder or a fair-esm .pt")]
-
-
-def _threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 @app.command()
@@ -32,7 +22,7 @@ def _threads(threads: int | None) -> None:
 def pretrain(
     structures: Annotated[Path | None, typer.Option(
         help="folder of PDB/mmCIF files (default: the bundled structures_collection)")] = None,
-    backbone: Backbone = "default",
+    backbone: BackboneOption = "default",
     mode: Annotated[str, typer.Option(help="extractors-only (backbone frozen) or full")] = "extractors-only",
     out_dir: Annotated[Path, typer.Option(help="run folder (checkpoints, metrics.csv)")] = Path("runs/pst"),
     export: Annotated[Path | None, typer.Option(
@@ -101,7 +91,7 @@ def embed(
     from plmstruct.pst.model import PSTModel
     from plmstruct.pst.pretrain import backbone_reference, load_pst
 
-    _threads(threads)
+    set_threads(threads)
     dev = best_device() if device == "auto" else device
     if checkpoint is not None:
         pst = load_pst(checkpoint, device=dev, backbone=backbone)
@@ -145,7 +135,7 @@ def probe(
     from plmstruct.io import atomic_write_text
     from plmstruct.pst.embed import read_embeddings
 
-    _threads(threads)
+    set_threads(threads)
     named: dict[str, Path] = {}
     for spec in embeddings:
         name, sep, path = spec.partition("=")

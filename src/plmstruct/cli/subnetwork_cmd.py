@@ -10,22 +10,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from plmstruct.cli.common import friendly_errors
+from plmstruct.cli.common import BackboneOption, Threads, friendly_errors, set_threads
 
 app = typer.Typer(no_args_is_help=True, help="Trainable subnetworks: learn, evaluate, apply and compare masks.")
 out = Console()
 
-Threads = Annotated[int | None, typer.Option(help="torch CPU threads")]
-BackboneOpt = Annotated[str, typer.Option(help="backbone: default, antiberty, tiny-esm, an ESM-2 hub id, an HF "
-                                               "folder or a fair-esm .pt")]
 Masks = Annotated[list[Path], typer.Argument(help="subnetwork artifact folders (OUT/mask of `train`)")]
-
-
-def _threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 @app.command()
@@ -34,7 +24,7 @@ def train(
     target: Annotated[str, typer.Option(help="helix | strand | coil (residue level) or LEVEL:LABEL for a CATH "
                                              "class/architecture/topology/superfamily, e.g. class:1")] = "helix",
     random_control: Annotated[bool, typer.Option(help="suppress a random subset of the same size instead")] = False,
-    backbone: BackboneOpt = "default",
+    backbone: BackboneOption = "default",
     out_dir: Annotated[Path, typer.Option("--out", help="run folder; the mask is exported to OUT/mask")] = Path(
         "runs/subnetwork"),
     steps: int = 300, batch_size: int = 16,
@@ -63,7 +53,7 @@ def train(
     from plmstruct.subnetworks.sweep import make_config
     from plmstruct.subnetworks.train import train_subnetwork
 
-    _threads(threads)
+    set_threads(threads)
     cfg = make_config(target, random_control=random_control, backbone=backbone, out_dir=out_dir, steps=steps,
                        batch_size=batch_size, targets_per_batch=targets_per_batch, crop=crop, lr=lr,
                        tau_start=tau_start, tau_end=tau_end, layers=layers, modules=modules,
@@ -122,7 +112,7 @@ def evaluate(
     """Perplexity target vs non-target, mask bite table/heatmap, Jaccard overlap, contact precision."""
     from plmstruct.subnetworks.evaluate import evaluate_artifacts, perplexity_rows, write_evaluation
 
-    _threads(threads)
+    set_threads(threads)
     arts = _load_all(masks)
     results = evaluate_artifacts(arts, _eval_config(draws, passes, stochastic, contacts, limit_eval, contact_train,
                                                     contact_test, seed), backbone=backbone)
@@ -148,7 +138,7 @@ def apply_cmd(
     from plmstruct.backbone import load_backbone, save_backbone
     from plmstruct.subnetworks.artifact import apply_mask, load_artifact
 
-    _threads(threads)
+    set_threads(threads)
     art = load_artifact(mask)
     bb = apply_mask(art, load_backbone(backbone or art.backbone))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +181,7 @@ def sweep(
     out_dir: Annotated[Path, typer.Option("--out", help="one run folder per target + REPORT.md")] = Path(
         "runs/subnetwork-sweep"),
     random_control: Annotated[bool, typer.Option(help="also train a random control of each target")] = False,
-    backbone: BackboneOpt = "default",
+    backbone: BackboneOption = "default",
     steps: int = 300, batch_size: int = 16, crop: int = 128, lr: float = 0.1,
     limit_train: int | None = None,
     limit_eval: Annotated[int | None, typer.Option(help="held-out chains/domains per target")] = None,
@@ -204,7 +194,7 @@ def sweep(
     """Train a list of targets (and random controls), evaluate them together, write one report."""
     from plmstruct.subnetworks.sweep import SweepConfig, run_sweep
 
-    _threads(threads)
+    set_threads(threads)
     cfg = SweepConfig(targets=list(targets), random_control=random_control, backbone=backbone, steps=steps,
                       batch_size=batch_size, crop=crop, lr=lr, limit_train=limit_train, limit_eval=limit_eval,
                       seed=seed, resume=resume, threads=threads,
