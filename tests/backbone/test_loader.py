@@ -16,17 +16,23 @@ from plmstruct.data.secondary_structure import read_three_line
 from plmstruct.errors import InputError
 
 
+def _mask(ids: torch.Tensor, backbone, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace 15% of the residues (never special tokens or padding) by <mask>; labels elsewhere -100."""
+    chosen = (torch.rand(ids.shape, generator=gen) < 0.15) & ~backbone.special_tokens_mask(ids)
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    masked = ids.clone()
+    masked[chosen] = backbone.tokenizer.mask_token_id
+    return masked, labels
+
+
 def _masked_recovery(backbone, sequences: list[str], seed: int = 0) -> float:
     """Fraction of 15%-masked residues the model predicts exactly (argmax)."""
     enc = backbone.encode(sequences)
-    gen = torch.Generator().manual_seed(seed)
-    special = backbone.special_tokens_mask(enc["input_ids"]) | (enc["attention_mask"] == 0)
-    chosen = (torch.rand(enc["input_ids"].shape, generator=gen) < 0.15) & ~special
-    ids = enc["input_ids"].clone()
-    ids[chosen] = backbone.tokenizer.mask_token_id
+    ids, labels = _mask(enc["input_ids"], backbone, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         logits = backbone.model(input_ids=ids, attention_mask=enc["attention_mask"]).logits
-    return float((logits.argmax(-1)[chosen] == enc["input_ids"][chosen]).float().mean())
+    chosen = labels != -100
+    return float((logits.argmax(-1)[chosen] == labels[chosen]).float().mean())
 
 
 def test_antiberty_real_weights_recover_masked_antibody_residues(antiberty, antibody_heavy):
@@ -69,15 +75,6 @@ def test_default_model_beats_unigram_on_held_out_test_chains(default_backbone, d
     assert perplexity < unigram
     meta = default_backbone.model.config
     assert (meta.num_hidden_layers, meta.hidden_size, meta.num_attention_heads) == (4, 256, 8)
-
-
-def _mask(ids: torch.Tensor, backbone, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    special = backbone.special_tokens_mask(ids)
-    chosen = (torch.rand(ids.shape, generator=gen) < 0.15) & ~special
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    masked = ids.clone()
-    masked[chosen] = backbone.tokenizer.mask_token_id
-    return masked, labels
 
 
 def test_hf_folder_round_trip_offline(tmp_path, monkeypatch):
