@@ -91,6 +91,21 @@ def test_load_targets_splits_and_holds_out(data_dir):
     assert [e.target for e in ctl.train] != [e.target for e in res.train]
 
 
+def test_antibody_chains_pool_every_source_and_hold_out(data_dir):
+    cfg = TargetConfig(kind="strand", chains="antibody")
+    assert cfg.name == "antibody-strand"
+    data = load_targets(cfg, STANDARD_AMINO_ACIDS, data_dir=data_dir)
+    train, held = {e.id for e in data.train}, {e.id for e in data.eval}
+    assert not train & held and len(held) == round(0.4 * len(train | held))
+    assert "1fdl_H" in train | held and "5lqb-L" in train | held  # CB433 and NetSurfP-2.0 chains alike
+    assert all(100 <= len(e.sequence) <= 130 for e in data.train + data.eval)  # variable domains only
+    strand = sum(e.target.count("1") for e in data.eval) / sum(len(e.target) for e in data.eval)
+    assert 0.35 < strand < 0.65  # the immunoglobulin fold is mostly beta strand
+    with pytest.raises(InputError, match="antibody: residue level only"):
+        load_targets(TargetConfig(kind="class", label="2", chains="antibody"), STANDARD_AMINO_ACIDS,
+                     data_dir=data_dir)
+
+
 def test_batches_hold_four_targets_of_sixteen_and_resume():
     is_target = [i % 7 == 0 for i in range(300)]
     sampler = TargetBatchSampler(is_target, 16, 4, seed=3)

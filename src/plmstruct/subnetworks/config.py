@@ -13,6 +13,8 @@ from plmstruct.training.config import OptimConfig, TrainConfig
 #: residue-level targets (3-state DSSP classes) and sequence-level CATH levels
 RESIDUE_TARGETS = ("helix", "strand", "coil")
 SEQUENCE_LEVELS = ("class", "architecture", "topology", "superfamily")
+#: which chains residue-level targets use (see :attr:`TargetConfig.chains`)
+CHAIN_SETS = ("all", "antibody")
 
 
 @dataclass
@@ -81,6 +83,11 @@ class TargetConfig:
     limit_train: int | None = None
     limit_eval: int | None = 120
     eval_fraction: float = 0.1
+    #: residue level: ``all`` chains, or ``antibody`` = only antibody variable domains (for antibody
+    #: backbones such as AntiBERTy), gathered from every bundled DSSP source with ``holdout_fraction``
+    #: of them held out for evaluation (instead of ``train_files`` / ``eval_file``)
+    chains: str = "all"
+    holdout_fraction: float = 0.4
     seed: int = 0
 
     @property
@@ -90,6 +97,8 @@ class TargetConfig:
     @property
     def name(self) -> str:
         base = self.kind if self.level == "residue" else f"{self.kind}-{self.label}"
+        if self.chains != "all":
+            base = f"{self.chains}-{base}"
         return f"random-{base}" if self.random_control else base
 
 

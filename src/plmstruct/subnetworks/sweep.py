@@ -12,6 +12,7 @@ from plmstruct.data.cath import level_name
 from plmstruct.errors import InputError
 from plmstruct.subnetworks.artifact import SubnetworkArtifact, load_artifact
 from plmstruct.subnetworks.config import (
+    CHAIN_SETS,
     RESIDUE_TARGETS,
     MaskConfig,
     ObjectiveConfig,
@@ -43,7 +44,8 @@ def make_config(target: str = "helix", *, random_control: bool = False, backbone
                 tau_end: float = 0.01, layers: list[int] | None = None, modules: list[str] | None = None,
                 top_fraction: float = 0.8, init_prob: float = 0.96, suppression: float | None = None,
                 maintenance: float | None = None, mlm: float | None = None, sparsity: float | None = None,
-                kl_positions: str | None = None, limit_train: int | None = None, limit_eval: int | None = None,
+                kl_positions: str | None = None, chains: str = "all", limit_train: int | None = None,
+                limit_eval: int | None = None,
                 seed: int = 0, resume: bool = False, threads: int | None = None, devices: str = "auto",
                 strategy: str = "auto", num_nodes: int = 1, checkpoint_every: int = 50,
                 progress: bool = True) -> SubnetworkConfig:
@@ -53,7 +55,12 @@ def make_config(target: str = "helix", *, random_control: bool = False, backbone
     for m in modules or ():
         if m not in known:
             raise InputError(f"unknown module {m!r}; choose from {', '.join(known)}")
-    tcfg = TargetConfig(kind=kind, label=label, random_control=random_control, limit_train=limit_train, seed=seed)
+    tcfg = TargetConfig(kind=kind, label=label, random_control=random_control, limit_train=limit_train, seed=seed,
+                        chains=chains)
+    if chains not in CHAIN_SETS:
+        raise InputError(f"unknown chain set {chains!r}; choose from {', '.join(CHAIN_SETS)}")
+    if chains != "all" and tcfg.level != "residue":
+        raise InputError(f"--chains {chains} applies to residue-level targets (helix, strand, coil) only")
     if limit_eval is not None:
         tcfg.limit_eval = limit_eval
     weights = ObjectiveConfig.for_level(tcfg.level)
@@ -87,6 +94,7 @@ class SweepConfig:
     batch_size: int = 16
     crop: int = 128
     lr: float = 0.1
+    chains: str = "all"
     limit_train: int | None = None
     limit_eval: int | None = None
     seed: int = 0
@@ -109,7 +117,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, title: str | None = None) -> t
             name = run_name(spec, rnd)
             run = make_config(spec, random_control=rnd, backbone=cfg.backbone, out_dir=out_dir / name,
                               steps=cfg.steps, batch_size=cfg.batch_size, crop=cfg.crop, lr=cfg.lr,
-                              limit_train=cfg.limit_train, limit_eval=cfg.limit_eval, seed=cfg.seed,
+                              chains=cfg.chains, limit_train=cfg.limit_train, limit_eval=cfg.limit_eval, seed=cfg.seed,
                               resume=cfg.resume, threads=cfg.threads, progress=cfg.progress)
             path, _ = train_subnetwork(run)
             arts[name] = load_artifact(path)

@@ -17,16 +17,20 @@ from pathlib import Path
 import torch
 
 from plmstruct.backbone.model import Backbone
+from plmstruct.data.antibody import antibody_variable_domains
 from plmstruct.data.cath import level_name, read_cath_labeled_tsv, split_by_label
 from plmstruct.data.mlm import MaskingConfig, mask_tokens, random_crop
 from plmstruct.data.paths import data_file
-from plmstruct.data.secondary_structure import IGNORE_INDEX, SSRecord, read_three_line
+from plmstruct.data.secondary_structure import IGNORE_INDEX, SSRecord, read_flip_ss, read_three_line
 from plmstruct.errors import InputError
-from plmstruct.subnetworks.config import RESIDUE_TARGETS, TargetConfig
+from plmstruct.subnetworks.config import CHAIN_SETS, RESIDUE_TARGETS, TargetConfig
 from plmstruct.training.sampling import ResumableBatchSampler, item_seed
 
 #: residue target -> its 3-state letter
 STATE_OF = {"helix": "H", "strand": "E", "coil": "C"}
+#: the 3-line DSSP files an antibody pool is gathered from (then the NetSurfP-2.0 set)
+ANTIBODY_SOURCES = ("CB634_valid.txt", "PISCES_25_valid.txt", "SPOT_1D_Valid.txt", "CB433.txt", "CB634.txt",
+                    "Test2016.txt", "CASP12.txt")
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,22 @@ def load_targets(cfg: TargetConfig, alphabet: str, *, data_dir: Path | None = No
             return p
         return (data_dir.joinpath(*parts) if data_dir else data_file(*parts))
 
+    if cfg.level == "residue" and cfg.chains == "antibody":
+        records = [r for name in ANTIBODY_SOURCES for r in read_three_line(path("secondary_structure", name))]
+        flip = read_flip_ss(path("ss_netsurfp2_flip", "splits"))
+        domains = antibody_variable_domains(records + flip["train"] + flip["valid"])
+        if len(domains) < 2:
+            raise InputError(f"only {len(domains)} antibody variable domain(s) in the DSSP data: need 2 or more")
+        order = torch.randperm(len(domains), generator=_rng(cfg.seed, "antibody")).tolist()
+        n_eval = min(len(domains) - 1, max(1, round(cfg.holdout_fraction * len(domains))))
+        held, rest = sorted(order[:n_eval]), sorted(order[n_eval:])
+        evals = residue_examples([domains[i] for i in held], cfg.kind, alphabet=alphabet)
+        train = residue_examples([domains[i] for i in rest], cfg.kind, alphabet=alphabet,
+                                 random_control=cfg.random_control, seed=cfg.seed)
+        return TargetData(train, evals, "residue", cfg.name)
+    if cfg.chains != "all":
+        raise InputError(f"unknown chain set {cfg.chains!r} for a {cfg.level}-level target; "
+                         f"choose from {', '.join(CHAIN_SETS)} (antibody: residue level only)")
     if cfg.level == "residue":
         evals = residue_examples(read_three_line(path("secondary_structure", cfg.eval_file)), cfg.kind,
                                  alphabet=alphabet)
