@@ -19,6 +19,8 @@ Masks = Annotated[list[Path], typer.Argument(help="subnetwork artifact folders (
 ChainsOption = Annotated[str, typer.Option(
     help="residue-level chains: all, or antibody = only antibody variable domains from every bundled DSSP "
          "source, 40% held out (for antibody backbones such as AntiBERTy)")]
+KLPositionsOption = Annotated[str | None, typer.Option(
+    help="KL terms on 'masked' positions or 'all' labelled positions (default: masked)")]
 
 
 @app.command()
@@ -44,7 +46,7 @@ def train(
     maintenance: Annotated[float | None, typer.Option(help="maintenance KL weight (default 100 / 7)")] = None,
     mlm: Annotated[float | None, typer.Option(help="maintenance MLM weight (default 1.2 / 1)")] = None,
     sparsity: Annotated[float | None, typer.Option(help="sparsity weight (default 0)")] = None,
-    kl_positions: Annotated[str | None, typer.Option(help="KL terms on 'masked' positions or 'all' (default: masked)")] = None,
+    kl_positions: KLPositionsOption = None,
     chains: ChainsOption = "all",
     limit_train: Annotated[int | None, typer.Option(help="use N training chains/domains")] = None,
     seed: int = 0,
@@ -188,6 +190,7 @@ def sweep(
     backbone: BackboneOption = "default",
     steps: int = 300, batch_size: int = 16, crop: int = 128, lr: float = 0.1,
     chains: ChainsOption = "all",
+    kl_positions: KLPositionsOption = None,
     limit_train: int | None = None,
     limit_eval: Annotated[int | None, typer.Option(help="held-out chains/domains per target")] = None,
     draws: int = 2, passes: int = 10,
@@ -201,7 +204,8 @@ def sweep(
 
     set_threads(threads)
     cfg = SweepConfig(targets=list(targets), random_control=random_control, backbone=backbone, steps=steps,
-                      batch_size=batch_size, crop=crop, lr=lr, chains=chains, limit_train=limit_train,
+                      batch_size=batch_size, crop=crop, lr=lr, chains=chains, kl_positions=kl_positions,
+                      limit_train=limit_train,
                       limit_eval=limit_eval,
                       seed=seed, resume=resume, threads=threads,
                       evaluation=_eval_config(draws, passes, stochastic, contacts, limit_eval, 30, 20, seed))

@@ -95,6 +95,7 @@ class SweepConfig:
     crop: int = 128
     lr: float = 0.1
     chains: str = "all"
+    kl_positions: str | None = None  # None: the objective's default (masked positions)
     limit_train: int | None = None
     limit_eval: int | None = None
     seed: int = 0
@@ -117,7 +118,8 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, title: str | None = None) -> t
             name = run_name(spec, rnd)
             run = make_config(spec, random_control=rnd, backbone=cfg.backbone, out_dir=out_dir / name,
                               steps=cfg.steps, batch_size=cfg.batch_size, crop=cfg.crop, lr=cfg.lr,
-                              chains=cfg.chains, limit_train=cfg.limit_train, limit_eval=cfg.limit_eval, seed=cfg.seed,
+                              chains=cfg.chains, kl_positions=cfg.kl_positions, limit_train=cfg.limit_train,
+                              limit_eval=cfg.limit_eval, seed=cfg.seed,
                               resume=cfg.resume, threads=cfg.threads, progress=cfg.progress)
             path, _ = train_subnetwork(run)
             arts[name] = load_artifact(path)
