@@ -72,6 +72,8 @@ def test_sweep_writes_one_report(tmp_path):
     (["subnetwork", "train", "--target", "class:7", "--backbone", "tiny-esm"], "no domain has class 7"),
     (["subnetwork", "evaluate", "/nonexistent/mask"], "not a subnetwork artifact"),
     (["subnetwork", "train", "--modules", "attention"], "unknown module"),
+    (["subnetwork", "train", "--chains", "tcr"], "unknown chain set 'tcr'"),
+    (["subnetwork", "train", "--target", "class:1", "--chains", "antibody"], "residue-level targets"),
 ])
 def test_bad_input_is_one_line(args, message, tmp_path):
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "o")] if args[1] != "evaluate" else args)
