@@ -101,9 +101,10 @@ def test_antibody_chains_pool_every_source_and_hold_out(data_dir):
     assert all(100 <= len(e.sequence) <= 130 for e in data.train + data.eval)  # variable domains only
     strand = sum(e.target.count("1") for e in data.eval) / sum(len(e.target) for e in data.eval)
     assert 0.35 < strand < 0.65  # the immunoglobulin fold is mostly beta strand
-    with pytest.raises(InputError, match="antibody: residue level only"):
-        load_targets(TargetConfig(kind="class", label="2", chains="antibody"), STANDARD_AMINO_ACIDS,
-                     data_dir=data_dir)
+    with pytest.raises(InputError, match="residue-level targets"):
+        TargetConfig(kind="class", label="2", chains="antibody")
+    with pytest.raises(InputError, match="unknown chain set"):
+        TargetConfig(kind="helix", chains="tcr")
 
 
 def test_batches_hold_four_targets_of_sixteen_and_resume():

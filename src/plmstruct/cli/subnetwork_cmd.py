@@ -65,8 +65,9 @@ def train(
                        tau_start=tau_start, tau_end=tau_end, layers=layers, modules=modules,
                        top_fraction=top_fraction, init_prob=init_prob, suppression=suppression,
                        maintenance=maintenance, mlm=mlm, sparsity=sparsity, kl_positions=kl_positions,
-                       chains=chains, limit_train=limit_train, limit_eval=None, seed=seed, resume=resume, threads=threads,
-                       devices=devices, strategy=strategy, num_nodes=num_nodes, checkpoint_every=checkpoint_every)
+                       chains=chains, limit_train=limit_train, limit_eval=None, seed=seed, resume=resume,
+                       threads=threads, devices=devices, strategy=strategy, num_nodes=num_nodes,
+                       checkpoint_every=checkpoint_every)
     path, metrics = train_subnetwork(cfg)
     out.print(f"mask: {path}")
     out.print_json(json.dumps(metrics))
@@ -205,9 +206,7 @@ def sweep(
     set_threads(threads)
     cfg = SweepConfig(targets=list(targets), random_control=random_control, backbone=backbone, steps=steps,
                       batch_size=batch_size, crop=crop, lr=lr, chains=chains, kl_positions=kl_positions,
-                      limit_train=limit_train,
-                      limit_eval=limit_eval,
-                      seed=seed, resume=resume, threads=threads,
+                      limit_train=limit_train, limit_eval=limit_eval, seed=seed, resume=resume, threads=threads,
                       evaluation=_eval_config(draws, passes, stochastic, contacts, limit_eval, 30, 20, seed))
     report, _ = run_sweep(cfg, out_dir)
     out.print(f"report: {report}")

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from plmstruct.backbone.model import ATTENTION_MODULES
+from plmstruct.errors import InputError
 from plmstruct.training.config import OptimConfig, TrainConfig
 
 #: residue-level targets (3-state DSSP classes) and sequence-level CATH levels
@@ -89,6 +90,12 @@ class TargetConfig:
     chains: str = "all"
     holdout_fraction: float = 0.4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.chains not in CHAIN_SETS:
+            raise InputError(f"unknown chain set {self.chains!r}; choose from {', '.join(CHAIN_SETS)}")
+        if self.chains != "all" and self.level != "residue":
+            raise InputError(f"--chains {self.chains} applies to residue-level targets (helix, strand, coil) only")
 
     @property
     def level(self) -> str:

@@ -12,7 +12,6 @@ from plmstruct.data.cath import level_name
 from plmstruct.errors import InputError
 from plmstruct.subnetworks.artifact import SubnetworkArtifact, load_artifact
 from plmstruct.subnetworks.config import (
-    CHAIN_SETS,
     RESIDUE_TARGETS,
     MaskConfig,
     ObjectiveConfig,
@@ -57,10 +56,6 @@ def make_config(target: str = "helix", *, random_control: bool = False, backbone
             raise InputError(f"unknown module {m!r}; choose from {', '.join(known)}")
     tcfg = TargetConfig(kind=kind, label=label, random_control=random_control, limit_train=limit_train, seed=seed,
                         chains=chains)
-    if chains not in CHAIN_SETS:
-        raise InputError(f"unknown chain set {chains!r}; choose from {', '.join(CHAIN_SETS)}")
-    if chains != "all" and tcfg.level != "residue":
-        raise InputError(f"--chains {chains} applies to residue-level targets (helix, strand, coil) only")
     if limit_eval is not None:
         tcfg.limit_eval = limit_eval
     weights = ObjectiveConfig.for_level(tcfg.level)

@@ -23,7 +23,7 @@ from plmstruct.data.mlm import MaskingConfig, mask_tokens, random_crop
 from plmstruct.data.paths import data_file
 from plmstruct.data.secondary_structure import IGNORE_INDEX, SSRecord, read_flip_ss, read_three_line
 from plmstruct.errors import InputError
-from plmstruct.subnetworks.config import CHAIN_SETS, RESIDUE_TARGETS, TargetConfig
+from plmstruct.subnetworks.config import RESIDUE_TARGETS, TargetConfig
 from plmstruct.training.sampling import ResumableBatchSampler, item_seed
 
 #: residue target -> its 3-state letter
@@ -146,9 +146,6 @@ def load_targets(cfg: TargetConfig, alphabet: str, *, data_dir: Path | None = No
         train = residue_examples([domains[i] for i in rest], cfg.kind, alphabet=alphabet,
                                  random_control=cfg.random_control, seed=cfg.seed)
         return TargetData(train, evals, "residue", cfg.name)
-    if cfg.chains != "all":
-        raise InputError(f"unknown chain set {cfg.chains!r} for a {cfg.level}-level target; "
-                         f"choose from {', '.join(CHAIN_SETS)} (antibody: residue level only)")
     if cfg.level == "residue":
         evals = residue_examples(read_three_line(path("secondary_structure", cfg.eval_file)), cfg.kind,
                                  alphabet=alphabet)
