@@ -138,12 +138,14 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
              markdown_table(["subnetwork", "evaluated on", "mask", "target ppl (orig)", "target ppl (sub)", "Δ target",
                              "non-target ppl (orig)", "non-target ppl (sub)", "Δ non-target"], perplexity_rows(results)),
              ""]
-    groups = {}
+    groups, modes = {}, set()
     for name, e in results["subnetworks"].items():
         mode = "stochastic" if "stochastic" in e else "deterministic"
+        modes.add(mode)
         groups[name] = {"target (orig)": e["original"]["target"], "target (sub)": e[mode]["target"],
                         "non-target (orig)": e["original"]["non_target"], "non-target (sub)": e[mode]["non_target"]}
-    png = bar_chart(groups, "Masked-token perplexity", "perplexity", out_dir / "perplexity.png")
+    png = bar_chart(groups, f"Masked-token perplexity ({' / '.join(sorted(modes))} mask)", "perplexity",
+                    out_dir / "perplexity.png")
     lines += [f"![perplexity]({png.name})", "",
               "### Suppression: KL(prediction || uniform over the 20 residues) at masked positions, nats", "",
               "What the suppression term lowers, whether the model is better or worse than uniform "
