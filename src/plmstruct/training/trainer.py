@@ -192,6 +192,22 @@ class _CSVLogger(CSVLogger):
         return self._experiment
 
 
+class _StepProgressBar(RichProgressBar):
+    """Rich progress bar whose label shows the step budget: runs here are bounded by steps, and
+    Lightning's own label reads ``Epoch 3/-2`` when ``max_epochs`` is unbounded."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return train_description(current_epoch, self.trainer.global_step, self.trainer.max_steps,
+                                 self.trainer.max_epochs)
+
+
+def train_description(epoch: int, step: int, max_steps: int, max_epochs: int | None) -> str:
+    """``Epoch 3 · step 96/300`` (step-bounded run) or ``Epoch 3/9`` (epoch-bounded run)."""
+    if max_epochs is not None and max_epochs > 0:
+        return f"Epoch {epoch}/{max_epochs - 1}"
+    return f"Epoch {epoch} · step {step}/{max_steps}" if max_steps and max_steps > 0 else f"Epoch {epoch}"
+
+
 def _precision(cfg: TrainConfig) -> str:
     return lightning_precision() if cfg.precision == "auto" else cfg.precision
 
@@ -208,7 +224,7 @@ def build_trainer(cfg: TrainConfig, *, callbacks: list[Callback] | None = None,
                        every_n_train_steps=cfg.checkpoint_every_n_steps, save_on_train_epoch_end=False)
     cbs: list[Callback] = [_ResumeDataPosition(), _StepSeed(cfg.seed), ckpt, *(callbacks or [])]
     if cfg.progress:
-        cbs.append(RichProgressBar(leave=True))
+        cbs.append(_StepProgressBar(leave=True))
     strategy: Any = cfg.strategy
     if strategy == "ddp":
         from lightning.pytorch.strategies import DDPStrategy
