@@ -94,7 +94,7 @@ def test_short_pretraining_lowers_heldout_loss_on_real_backbone(tmp_path, data_d
     """AntiBERTy (real weights) + real PDB chains: 20 extractor-only steps lower the masked-LM
     loss on held-out chains (no held-out chain shares a 30-residue stretch with a training chain).
     (On the small default ESM-2, 200 extractor-only steps on the 255 bundled structures leave the
-    held-out loss flat, 2.738 -> 2.750: too little structure data for that model; see README.)"""
+    held-out loss nearly flat (README: 2.898 -> 2.895 in the demo): too little structure data for that model.)"""
     backbone = "antiberty"
     folder = tmp_path / "pdb"
     folder.mkdir()

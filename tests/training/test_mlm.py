@@ -37,6 +37,18 @@ def test_collator_masks_15_percent_of_residues_deterministically(tiny, casp12):
     assert not torch.equal(other["labels"], batch["labels"])
 
 
+def test_validation_batches_hide_every_scored_residue(tiny, casp12):
+    """Validation perplexity must not score residues the model can see (training's 10% kept)."""
+    dm = SequenceMLMDataModule(tiny, casp12, casp12, batch_size=8, max_len=100)
+    dm.setup()
+    val = next(iter(dm.val_dataloader()))
+    chosen = val["labels"] != IGNORE_INDEX
+    assert chosen.sum() > 100 and bool((val["input_ids"][chosen] == tiny.tokenizer.mask_token_id).all())
+    train = next(iter(dm.train_dataloader()))
+    scored = train["labels"] != IGNORE_INDEX
+    assert bool((train["input_ids"][scored] == train["labels"][scored]).any())  # training keeps 80/10/10
+
+
 @pytest.mark.parametrize("which", ["tiny", "antiberty"])
 def test_masked_positions_loss_equals_full_logits_loss(which, request, casp12):
     backbone = request.getfixturevalue(which)

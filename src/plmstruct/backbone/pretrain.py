@@ -41,7 +41,8 @@ class PretrainConfig:
 
 
 def evaluate_mlm(backbone: Backbone, sequences: list[str], *, crop: int, batch_size: int = 16, seed: int = 1) -> float:
-    """Masked-token perplexity (15% masking, fixed seeds) of ``backbone`` on ``sequences``."""
+    """Masked-token perplexity of ``backbone`` on ``sequences``: 15% of the residues (fixed seeds), every
+    one replaced by ``<mask>`` (the validation batches of :class:`SequenceMLMDataModule`)."""
     dm = SequenceMLMDataModule(backbone, sequences[:1], sequences, batch_size=batch_size, max_len=crop, seed=seed)
     total, count = 0.0, 0
     model = backbone.model.eval()
@@ -120,7 +121,7 @@ warmup then linear decay, random crops of {c['crop']} residues).
 | validation | {m['val_sequences']:,} random chains (2%) never trained on |
 | steps | {m['steps']:,} (batch {m['train']['batch_size']}) |
 | training time | {hours:.2f} h on 2 CPU cores ({m['torch_threads']} threads) |
-| **validation perplexity** | **{m['val_perplexity']:.2f}** (masked tokens, fixed seed) |
+| **validation perplexity** | **{m['val_perplexity']:.2f}** (15% of residues replaced by `<mask>`, fixed seed) |
 | unigram baseline perplexity | {m['unigram_perplexity']:.2f} (residue frequencies of the training set) |
 
 Licences of the data: CATH (CC BY 4.0), LIFT_SS pools (GPL-2.0), NetSurfP-2.0 via FLIP (CC BY 4.0 / AFL-3.0).

@@ -1,4 +1,6 @@
-"""Masked-language-model inputs: 15% of residues, 80% -> mask, 10% -> random residue, 10% kept.
+"""Masked-language-model inputs: 15% of residues, 80% -> mask, 10% -> random residue, 10% kept
+(training); for evaluation every chosen residue becomes ``<mask>`` (:data:`EVAL_MASKING`), so a
+perplexity never scores a residue the model can see.
 
 Masking draws from a per-item seed (see :mod:`plmstruct.training.sampling`), so a batch is the
 same whatever the global RNG state — the basis of exact resume and of fixed-seed evaluation."""
@@ -17,6 +19,10 @@ class MaskingConfig:
     probability: float = 0.15
     mask_fraction: float = 0.8
     random_fraction: float = 0.1
+
+
+#: evaluation masking: 15% of residues, all replaced by ``<mask>`` (what masked-token perplexity measures)
+EVAL_MASKING = MaskingConfig(mask_fraction=1.0, random_fraction=0.0)
 
 
 def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, *, mask_token_id: int,

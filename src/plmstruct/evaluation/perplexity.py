@@ -18,11 +18,9 @@ import numpy as np
 import torch
 
 from plmstruct.backbone.model import STANDARD_AMINO_ACIDS, Backbone
-from plmstruct.data.mlm import MaskingConfig, mask_tokens
+from plmstruct.data.mlm import EVAL_MASKING, mask_tokens
 from plmstruct.data.secondary_structure import IGNORE_INDEX
 from plmstruct.training.sampling import item_seed
-
-EVAL_MASKING = MaskingConfig(probability=0.15, mask_fraction=1.0, random_fraction=0.0)
 
 
 @dataclass

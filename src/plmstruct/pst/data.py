@@ -22,7 +22,7 @@ from torch_geometric.data import Batch, Data
 
 from plmstruct.backbone.model import Backbone
 from plmstruct.data.corpus import ExactStretchFilter
-from plmstruct.data.mlm import MaskingConfig, mask_tokens, random_crop
+from plmstruct.data.mlm import EVAL_MASKING, MaskingConfig, mask_tokens, random_crop
 from plmstruct.errors import InputError
 from plmstruct.training.sampling import ResumableBatchSampler, SeededDataset
 from plmstruct.training.trainer import ResumableDataModule
@@ -175,12 +175,14 @@ class StructureMLMCollator:
 
 
 class StructureMLMDataModule(ResumableDataModule):
-    """Train/validation structures for PST masked-LM; validation crops and masks are fixed."""
+    """Train/validation structures for PST masked-LM; validation crops and masks are fixed and
+    every scored residue is hidden (:data:`~plmstruct.data.mlm.EVAL_MASKING`)."""
 
     def __init__(self, backbone: Backbone, train: Sequence[GraphItem], val: Sequence[GraphItem], *,
                  batch_size: int = 8, max_len: int = 512, seed: int = 0) -> None:
         super().__init__()
         self.collate = StructureMLMCollator(backbone, max_len)
+        self.val_collate = StructureMLMCollator(backbone, max_len, EVAL_MASKING)
         self.train_items, self.val_items = list(train), list(val)
         self.batch_size, self.seed = batch_size, seed
 
@@ -199,4 +201,4 @@ class StructureMLMDataModule(ResumableDataModule):
     def val_dataloader(self) -> DataLoader:
         sampler = ResumableBatchSampler(self._lengths(self.val_items), self.batch_size, seed=self.seed + 1,
                                         shuffle=False)
-        return DataLoader(SeededDataset(self.val_items), batch_sampler=sampler, collate_fn=self.collate)
+        return DataLoader(SeededDataset(self.val_items), batch_sampler=sampler, collate_fn=self.val_collate)

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from plmstruct.backbone.model import Backbone
-from plmstruct.data.mlm import MaskingConfig, mask_tokens, random_crop
+from plmstruct.data.mlm import EVAL_MASKING, MaskingConfig, mask_tokens, random_crop
 from plmstruct.data.secondary_structure import IGNORE_INDEX
 from plmstruct.training.config import OptimConfig
 from plmstruct.training.optim import configure_adamw
@@ -47,12 +47,14 @@ class MLMCollator:
 
 
 class SequenceMLMDataModule(ResumableDataModule):
-    """Train/validation sequences for MLM; validation masks are fixed (same seeds every time)."""
+    """Train/validation sequences for MLM; validation masks are fixed (same seeds every time) and
+    every scored residue is hidden (:data:`~plmstruct.data.mlm.EVAL_MASKING`)."""
 
     def __init__(self, backbone: Backbone, train: Sequence[str], val: Sequence[str], *, batch_size: int = 8,
                  max_len: int = 512, seed: int = 0) -> None:
         super().__init__()
         self.collate = MLMCollator(backbone, max_len)
+        self.val_collate = MLMCollator(backbone, max_len, EVAL_MASKING)
         self.train_seqs, self.val_seqs = list(train), list(val)
         self.batch_size, self.seed = batch_size, seed
 
@@ -67,7 +69,7 @@ class SequenceMLMDataModule(ResumableDataModule):
     def val_dataloader(self) -> DataLoader:
         lengths = [min(len(s), self.collate.max_len) for s in self.val_seqs]
         sampler = ResumableBatchSampler(lengths, self.batch_size, seed=self.seed + 1, shuffle=False)
-        return DataLoader(SeededDataset(self.val_seqs), batch_sampler=sampler, collate_fn=self.collate)
+        return DataLoader(SeededDataset(self.val_seqs), batch_sampler=sampler, collate_fn=self.val_collate)
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
