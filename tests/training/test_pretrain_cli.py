@@ -47,3 +47,30 @@ def test_pretrain_runs_exports_and_resumes(tmp_path):
         if f"model.{key}" in ckpt["state_dict"] and "inv_freq" not in key and "contact_head" not in key:
             assert torch.equal(value, ckpt["state_dict"][f"model.{key}"]), key
 
+
+
+def test_pretrain_init_continues_from_an_existing_model(tmp_path):
+    """`--init` starts from the given model's weights (and size), not from a fresh initialisation."""
+    runner = CliRunner()
+    first = runner.invoke(app, ["pretrain", "--out-dir", str(tmp_path / "a"), "--steps", "4",
+                                "--export", str(tmp_path / "a-export"), *TINY])
+    assert first.exit_code == 0, first.output
+    start = load_backbone(str(tmp_path / "a-export")).model.state_dict()
+    tiny_lr = [a if a != "3e-3" else "1e-6" for a in TINY]
+    args = ["pretrain", "--out-dir", str(tmp_path / "b"), "--steps", "2", "--export", str(tmp_path / "b-export"),
+            "--init", str(tmp_path / "a-export"), *tiny_lr]
+    args[args.index("--hidden") + 1] = "32"  # ignored: the size comes from --init
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert _json_tail(second.output)["init"] == str(tmp_path / "a-export")
+    after = load_backbone(str(tmp_path / "b-export"))
+    assert after.hidden_size == 16
+    emb = "esm.embeddings.word_embeddings.weight"
+    moved = (after.model.state_dict()[emb] - start[emb]).abs().max()
+    assert 0 < moved < 1e-3  # trained a little from the initial weights
+
+
+def test_pretrain_init_rejects_a_non_esm_model(tmp_path):
+    result = CliRunner().invoke(app, ["pretrain", "--out-dir", str(tmp_path), "--steps", "1", "--init", "antiberty",
+                                      *TINY])
+    assert result.exit_code == 2 and "only ESM-family" in result.output

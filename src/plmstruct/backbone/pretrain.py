@@ -16,6 +16,7 @@ from transformers import EsmForMaskedLM
 from plmstruct.backbone.loader import esm_config, esm_tokenizer
 from plmstruct.backbone.model import ESM_RESIDUE_LETTERS, Backbone
 from plmstruct.data.corpus import pretraining_corpus
+from plmstruct.errors import InputError
 from plmstruct.io import atomic_write, atomic_write_text
 from plmstruct.training.config import OptimConfig, TrainConfig
 from plmstruct.training.mlm import MLMModule, SequenceMLMDataModule
@@ -38,6 +39,9 @@ class PretrainConfig:
         lr=1e-3, weight_decay=0.01, warmup_steps=300, schedule="linear", min_lr_ratio=0.1))
     val_fraction: float = 0.02
     limit_sequences: int | None = None
+    #: continue pretraining this ESM-family backbone (name, folder, hub id) instead of starting from
+    #: scratch; its size replaces ``num_layers``/``hidden_size``/``num_heads``
+    init: str | None = None
 
 
 def evaluate_mlm(backbone: Backbone, sequences: list[str], *, crop: int, batch_size: int = 16, seed: int = 1) -> float:
@@ -55,16 +59,33 @@ def evaluate_mlm(backbone: Backbone, sequences: list[str], *, crop: int, batch_s
     return math.exp(total / max(1, count))
 
 
+def initial_backbone(cfg: PretrainConfig) -> Backbone:
+    """A fresh ESM-2 of the configured size, or the ``cfg.init`` backbone to continue from."""
+    if cfg.init is None:
+        model = EsmForMaskedLM(esm_config(cfg.num_layers, cfg.hidden_size, cfg.num_heads,
+                                          max_residues=cfg.max_residues))
+        return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name="default")
+    from plmstruct.backbone.loader import load_backbone
+
+    backbone = load_backbone(cfg.init)
+    if backbone.family != "esm":
+        raise InputError(f"--init {cfg.init}: only ESM-family models can continue MLM pretraining here "
+                         f"(got {backbone.family})")
+    c = backbone.model.config
+    cfg.num_layers, cfg.hidden_size, cfg.num_heads = c.num_hidden_layers, c.hidden_size, c.num_attention_heads
+    return backbone
+
+
 def pretrain(cfg: PretrainConfig, export_dir: Path | None = None) -> dict:
     """Train from scratch, then (optionally) export ``config.json`` + ``model.safetensors`` +
     ``README.md`` (model card) + ``metrics.json`` to ``export_dir``. Returns the metrics."""
     if cfg.train.resume and (ckpt := last_checkpoint(cfg.train)) is not None:
         checkpoint_step(ckpt)  # an unreadable checkpoint fails now, not after loading the corpus
+    torch.manual_seed(cfg.train.seed)
+    backbone = initial_backbone(cfg)  # a bad --init fails now, not after loading the corpus
+    model = backbone.model
     corpus = pretraining_corpus(val_fraction=cfg.val_fraction, seed=cfg.train.seed, alphabet=ESM_RESIDUE_LETTERS)
     train = corpus.train[: cfg.limit_sequences] if cfg.limit_sequences else corpus.train
-    torch.manual_seed(cfg.train.seed)
-    model = EsmForMaskedLM(esm_config(cfg.num_layers, cfg.hidden_size, cfg.num_heads, max_residues=cfg.max_residues))
-    backbone = Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name="default")
     dm = SequenceMLMDataModule(backbone, train, corpus.val, batch_size=cfg.train.batch_size, max_len=cfg.crop,
                                seed=cfg.train.seed)
     module = MLMModule(backbone, cfg.optim, total_steps=cfg.train.max_steps)
@@ -82,6 +103,7 @@ def pretrain(cfg: PretrainConfig, export_dir: Path | None = None) -> dict:
         "removed_test_overlap": corpus.removed_test_overlap, "removed_duplicates": corpus.removed_duplicates,
         "sources": corpus.sources,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "init": cfg.init,
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("train", "optim")},
         "train": {k: str(v) for k, v in asdict(cfg.train).items()},
         "optim": asdict(cfg.optim),

@@ -67,15 +67,18 @@ def pretrain(
     devices: str = "auto", strategy: str = "auto", num_nodes: int = 1,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     val_every: int = 500, checkpoint_every: int = 100,
+    init: Annotated[str | None, typer.Option(
+        help="continue pretraining this ESM model (default, a folder or a hub id) instead of starting from "
+             "scratch; its size overrides --layers/--hidden/--heads")] = None,
 ) -> None:
-    """MLM-pretrain an ESM-2-architecture model from scratch on the bundled real sequences."""
+    """MLM-pretrain an ESM-2-architecture model (from scratch, or continued with --init) on the bundled real sequences."""
     from plmstruct.backbone.pretrain import PretrainConfig
     from plmstruct.backbone.pretrain import pretrain as run
     from plmstruct.cli.common import train_config
     from plmstruct.training.config import OptimConfig
 
     cfg = PretrainConfig(num_layers=layers, hidden_size=hidden, num_heads=heads, crop=crop,
-                         limit_sequences=limit_sequences,
+                         limit_sequences=limit_sequences, init=init,
                          optim=OptimConfig(lr=lr, warmup_steps=warmup, schedule="linear", min_lr_ratio=0.1),
                          train=train_config(out_dir, max_steps=steps, batch_size=batch_size, seed=seed, resume=resume,
                                             devices=devices, strategy=strategy, num_nodes=num_nodes,
