@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -71,19 +71,19 @@ def initial_backbone(cfg: PretrainConfig) -> Backbone:
     if backbone.family != "esm":
         raise InputError(f"--init {cfg.init}: only ESM-family models can continue MLM pretraining here "
                          f"(got {backbone.family})")
-    c = backbone.model.config
-    cfg.num_layers, cfg.hidden_size, cfg.num_heads = c.num_hidden_layers, c.hidden_size, c.num_attention_heads
     return backbone
 
 
 def pretrain(cfg: PretrainConfig, export_dir: Path | None = None) -> dict:
-    """Train from scratch, then (optionally) export ``config.json`` + ``model.safetensors`` +
+    """Train from scratch (or from ``cfg.init``), then (optionally) export ``config.json`` + ``model.safetensors`` +
     ``README.md`` (model card) + ``metrics.json`` to ``export_dir``. Returns the metrics."""
     if cfg.train.resume and (ckpt := last_checkpoint(cfg.train)) is not None:
         checkpoint_step(ckpt)  # an unreadable checkpoint fails now, not after loading the corpus
     torch.manual_seed(cfg.train.seed)
     backbone = initial_backbone(cfg)  # a bad --init fails now, not after loading the corpus
     model = backbone.model
+    c = model.config  # the size actually trained (that of --init when given), for metrics and the card
+    cfg = replace(cfg, num_layers=c.num_hidden_layers, hidden_size=c.hidden_size, num_heads=c.num_attention_heads)
     corpus = pretraining_corpus(val_fraction=cfg.val_fraction, seed=cfg.train.seed, alphabet=ESM_RESIDUE_LETTERS)
     train = corpus.train[: cfg.limit_sequences] if cfg.limit_sequences else corpus.train
     dm = SequenceMLMDataModule(backbone, train, corpus.val, batch_size=cfg.train.batch_size, max_len=cfg.crop,
