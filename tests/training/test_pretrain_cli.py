@@ -41,7 +41,9 @@ def test_pretrain_runs_exports_and_resumes(tmp_path):
 
     backbone = load_backbone(str(export))
     assert backbone.family == "esm" and backbone.num_layers == 1 and backbone.hidden_size == 16
-    assert (export / "README.md").read_text().startswith("# plmstruct default model")
+    card = (export / "README.md").read_text()
+    assert card.startswith("# plmstruct default model (ESM-2 architecture, pretrained from scratch)")
+    assert f'load_backbone("{export}")' in card
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     for key, value in backbone.model.state_dict().items():
         if f"model.{key}" in ckpt["state_dict"] and "inv_freq" not in key and "contact_head" not in key:
@@ -68,6 +70,9 @@ def test_pretrain_init_continues_from_an_existing_model(tmp_path):
     emb = "esm.embeddings.word_embeddings.weight"
     moved = (after.model.state_dict()[emb] - start[emb]).abs().max()
     assert 0 < moved < 1e-3  # trained a little from the initial weights
+    card = (tmp_path / "b-export" / "README.md").read_text()
+    assert card.startswith(f"# plmstruct model (ESM-2 architecture, continued pretraining of `{tmp_path / 'a-export'}`)")
+    assert "from scratch" not in card and "2 more, from the weights of the initial model" in card
 
 
 def test_pretrain_init_rejects_a_non_esm_model(tmp_path):

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import EsmForMaskedLM
 
-from plmstruct.backbone.loader import esm_config, esm_tokenizer
+from plmstruct.backbone.loader import default_model_dir, esm_config, esm_tokenizer
 from plmstruct.backbone.model import ESM_RESIDUE_LETTERS, Backbone
 from plmstruct.data.corpus import pretraining_corpus
 from plmstruct.errors import InputError
@@ -122,18 +122,34 @@ def export_model(backbone: Backbone, folder: Path, metrics: dict) -> None:
     atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
     atomic_write_text(folder / "config.json", backbone.model.config.to_json_string())
     atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2))
-    atomic_write_text(folder / "README.md", model_card(metrics))
+    load_as = "default" if folder.resolve() == default_model_dir().resolve() else str(folder)
+    atomic_write_text(folder / "README.md", model_card(metrics, load_as))
 
 
-def model_card(m: dict) -> str:
+def model_card(m: dict, load_as: str = "default") -> str:
+    """The model card (README.md) of an exported model; ``load_as`` is what to pass to ``load_backbone``."""
     c = m["config"]
     hours = float(m["train"].get("total_seconds", m["train_seconds_this_run"])) / 3600 \
         if isinstance(m["train"], dict) else m["train_seconds_this_run"] / 3600
-    return f"""# plmstruct default model (ESM-2 architecture, pretrained from scratch)
+    init = m.get("init")
+    if init:
+        title = f"plmstruct model (ESM-2 architecture, continued pretraining of `{init}`)"
+        origin = (f"`{init}` ({c['num_layers']} layers, width {c['hidden_size']}, {c['num_heads']} heads, "
+                  f"{m['parameters']:,} parameters)\npretrained further with `plmstruct pretrain --init`")
+        steps_note = " more, from the weights of the initial model"
+        closing = (f"How much it knows beyond `{init}` is measured by the validation perplexity above; compare it\n"
+                   f"with the initial model's own card.")
+    else:
+        title = "plmstruct default model (ESM-2 architecture, pretrained from scratch)"
+        origin = (f"A small ESM-2 ({c['num_layers']} layers, width {c['hidden_size']}, {c['num_heads']} heads,\n"
+                  f"{m['parameters']:,} parameters, rotary positions, up to {c['max_residues']} residues) trained with\n"
+                  f"`plmstruct pretrain`")
+        steps_note = ""
+        closing = ("This model is small and trained on ~5M residues: it knows far less than ESM-2 8M; it exists so\n"
+                   "that every plmstruct method runs end to end offline on a model with real, learned knowledge.")
+    return f"""# {title}
 
-A small ESM-2 ({c['num_layers']} layers, width {c['hidden_size']}, {c['num_heads']} heads,
-{m['parameters']:,} parameters, rotary positions, up to {c['max_residues']} residues) trained with
-`plmstruct pretrain` on CPU with the ESM-2 masked-LM recipe (15% masking, 80/10/10, AdamW,
+{origin} on CPU with the ESM-2 masked-LM recipe (15% masking, 80/10/10, AdamW,
 warmup then linear decay, random crops of {c['crop']} residues).
 
 | | |
@@ -141,13 +157,12 @@ warmup then linear decay, random crops of {c['crop']} residues).
 | training data | {m['train_sequences']:,} real chains, {m['train_residues']:,} residues: CATH S20 v4.3.0 domains, the CB634/PISCES/SPOT-1D secondary-structure pools, NetSurfP-2.0 training chains |
 | held out | every chain of CASP12, CB433, CB634, TEST2016, CB513 (and any chain sharing an exact 30-residue stretch with one: {m['removed_test_overlap']:,} removed; {m['removed_duplicates']:,} duplicates removed) |
 | validation | {m['val_sequences']:,} random chains (2%) never trained on |
-| steps | {m['steps']:,} (batch {m['train']['batch_size']}) |
+| steps | {m['steps']:,}{steps_note} (batch {m['train']['batch_size']}) |
 | training time | {hours:.2f} h on 2 CPU cores ({m['torch_threads']} threads) |
 | **validation perplexity** | **{m['val_perplexity']:.2f}** (15% of residues replaced by `<mask>`, fixed seed) |
 | unigram baseline perplexity | {m['unigram_perplexity']:.2f} (residue frequencies of the training set) |
 
 Licences of the data: CATH (CC BY 4.0), LIFT_SS pools (GPL-2.0), NetSurfP-2.0 via FLIP (CC BY 4.0 / AFL-3.0).
-This model is small and trained on ~5M residues: it knows far less than ESM-2 8M; it exists so
-that every plmstruct method runs end to end offline on a model with real, learned knowledge.
-Load it with `plmstruct.backbone.load_backbone("default")`.
+{closing}
+Load it with `plmstruct.backbone.load_backbone("{load_as}")`.
 """
