@@ -92,6 +92,15 @@ def test_save_load_round_trip(default_backbone, real_seqs, tmp_path, method):
         assert np.allclose(a, b, atol=1e-5)
 
 
+def test_loading_a_missing_or_foreign_folder_says_which(tmp_path):
+    from plmstruct.errors import InputError
+
+    with pytest.raises(InputError, match="no such folder"):
+        load_ss_model(tmp_path / "absent")
+    with pytest.raises(InputError, match="not a fine-tuned model folder"):
+        load_ss_model(tmp_path)
+
+
 def test_nine_state_model_reports_q9_q8_q3_where_labels_allow(tiny, data_dir):
     from plmstruct.data.secondary_structure import read_netsurfp_csv, read_three_line
     from plmstruct.finetune.predict import data_states, evaluate_records

@@ -97,12 +97,12 @@ CLI_CASES: list[CliCase] = [
     *(CliCase(SS_PREDICT, b) for b in FASTA_CASES),
     CliCase(SS_PREDICT, bad.missing_path("no_such.fasta")),
     # (their messages name the path but say "not a ... folder (config.json missing)", not "no such")
-    CliCase(SS_PREDICT_MODEL, bad.missing_path("no_such_model", says="not a fine-tuned model folder")),
+    CliCase(SS_PREDICT_MODEL, bad.missing_path("no_such_model", says="no such folder (expected a fine-tuned model folder)")),
     CliCase(SS_PREDICT_MODEL, bad.empty_folder("not_a_model")),
-    CliCase(SS_EVALUATE, bad.missing_path("no_such_model", says="not a fine-tuned model folder")),
-    CliCase(SUBNETWORK_APPLY, bad.missing_path("no_such_mask", says="not a subnetwork artifact")),
+    CliCase(SS_EVALUATE, bad.missing_path("no_such_model", says="no such folder (expected a fine-tuned model folder)")),
+    CliCase(SUBNETWORK_APPLY, bad.missing_path("no_such_mask", says="no such folder (expected a subnetwork artifact)")),
     CliCase(SUBNETWORK_APPLY, bad.empty_folder("not_a_mask")),
-    CliCase(SUBNETWORK_EVALUATE, bad.missing_path("no_such_mask", says="not a subnetwork artifact")),
+    CliCase(SUBNETWORK_EVALUATE, bad.missing_path("no_such_mask", says="no such folder (expected a subnetwork artifact)")),
 ]
 
 

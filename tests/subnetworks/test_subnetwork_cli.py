@@ -70,7 +70,7 @@ def test_sweep_writes_one_report(tmp_path):
     (["subnetwork", "train", "--target", "loops"], "unknown target"),
     (["subnetwork", "train", "--target", "class"], "needs a label"),
     (["subnetwork", "train", "--target", "class:7", "--backbone", "tiny-esm"], "no domain has class 7"),
-    (["subnetwork", "evaluate", "/nonexistent/mask"], "not a subnetwork artifact"),
+    (["subnetwork", "evaluate", "/nonexistent/mask"], "no such folder"),
     (["subnetwork", "train", "--modules", "attention"], "unknown module"),
     (["subnetwork", "train", "--chains", "tcr"], "unknown chain set 'tcr'"),
     (["subnetwork", "train", "--target", "class:1", "--chains", "antibody"], "residue-level targets"),

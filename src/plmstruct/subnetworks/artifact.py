@@ -83,6 +83,8 @@ def load_artifact(folder: Path) -> SubnetworkArtifact:
     """Read an artifact folder (clear errors for a missing or foreign folder)."""
     folder = Path(folder)
     cfg_path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise InputError("no such folder (expected a subnetwork artifact)", path=folder)
     if not cfg_path.is_file() or not (folder / MASK_FILE).is_file():
         raise InputError(f"not a subnetwork artifact (needs {CONFIG_FILE} and {MASK_FILE})", path=folder)
     try:
