@@ -38,10 +38,11 @@ def _reference_weights() -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in tiny_esm().model.state_dict().items()}
 
 
-def test_extractors_only_trains_only_extractors(tmp_path, structure_folder):
+def test_extractors_only_trains_only_extractors(tmp_path, structure_folder, recwarn):
     export = tmp_path / "export"
     metrics = pretrain_pst(_cfg(tmp_path, structure_folder), export)
     assert metrics["steps"] == 3
+    assert not [w for w in recwarn if "in eval mode" in str(w.message)]  # the frozen backbone is eval on purpose
     pst = load_pst(export)
     assert pst.mode == "extractors-only"
     # the frozen backbone is exactly the reference backbone; the extractors moved away from zero init
@@ -64,9 +65,10 @@ def test_extractors_only_trains_only_extractors(tmp_path, structure_folder):
     assert config["backbone"] == "tiny-esm" and config["mode"] == "extractors-only"
 
 
-def test_full_mode_trains_everything(tmp_path, structure_folder):
+def test_full_mode_trains_everything(tmp_path, structure_folder, recwarn):
     export = tmp_path / "export"
     pretrain_pst(_cfg(tmp_path, structure_folder, mode="full", steps=2), export)
+    assert not [w for w in recwarn if "in eval mode" in str(w.message)]  # everything trains in train mode
     assert (export / BACKBONE_WEIGHTS).exists()
     pst = load_pst(export)
     before = _reference_weights()

@@ -106,11 +106,12 @@ class _KillAfter(Callback):
             raise _Killed
 
 
-def test_training_changes_scores_and_resumes_exactly(tmp_path):
+def test_training_changes_scores_and_resumes_exactly(tmp_path, recwarn):
     full = make_config("helix", backbone="tiny-esm", out_dir=tmp_path / "full", steps=6, batch_size=4, crop=48,
                        lr=0.5, limit_train=24, limit_eval=4, checkpoint_every=2, progress=False)
     path, metrics = train_subnetwork(full)
     assert metrics["steps"] == 6
+    assert not [w for w in recwarn if "in eval mode" in str(w.message)]  # the frozen backbone is eval on purpose
     scores = load_file(str(path / "scores.safetensors"))
     assert any(not torch.allclose(v, torch.full_like(v, MaskConfig().init_score)) for v in scores.values())
     # the same run killed after step 4 (its last checkpoint) and resumed

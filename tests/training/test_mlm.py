@@ -63,10 +63,11 @@ def test_masked_positions_loss_equals_full_logits_loss(which, request, casp12):
     assert float(loss) == pytest.approx(float(full), rel=1e-5)
 
 
-def test_short_mlm_run_learns_on_real_sequences(tmp_path, casp12):
+def test_short_mlm_run_learns_on_real_sequences(tmp_path, casp12, recwarn):
     from plmstruct.backbone import tiny_esm
 
     backbone = tiny_esm(seed=1, num_layers=2, hidden_size=64, num_heads=4)
+    backbone.model.eval()  # as every loader hands it out
     dm = SequenceMLMDataModule(backbone, casp12[:40], casp12[40:], batch_size=8, max_len=128, seed=0)
     module = MLMModule(backbone, OptimConfig(lr=3e-3, warmup_steps=5, schedule="linear"), total_steps=40)
     cfg = TrainConfig(out_dir=tmp_path / "run", max_steps=40, batch_size=8, val_every_n_steps=20,
@@ -82,6 +83,7 @@ def test_short_mlm_run_learns_on_real_sequences(tmp_path, casp12):
     # from ~ln(33) = 3.5 (a uniform guess) down to the residue-frequency level (~2.85-2.95)
     assert train[0] > 3.4 and sum(train[-10:]) / 10 < 2.97 and val[-1] < 2.9
     assert all(m.training for m in backbone.model.modules())  # trained in train mode
+    assert not [w for w in recwarn if "in eval mode" in str(w.message)]  # switched before Lightning checks
 
 
 @pytest.fixture(scope="module")

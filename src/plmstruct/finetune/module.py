@@ -35,8 +35,8 @@ class SSModule(L.LightningModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids, attention_mask)
 
-    def on_train_start(self) -> None:
-        self.model.train()
+    def on_fit_start(self) -> None:
+        self.model.train()  # loaders hand out models in eval mode
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])

@@ -73,6 +73,15 @@ class PSTMLMModule(L.LightningModule):
         # extractors-only checkpoints leave out the frozen backbone (it is reloaded by reference)
         self.strict_loading = pst.mode == "full"
 
+    def on_fit_start(self) -> None:
+        self.pst.train()  # loaders hand out eval-mode models; extractors-only keeps the backbone in eval
+
+    @property
+    def frozen_parts_in_eval_mode(self) -> bool:
+        """Extractors-only training keeps the frozen backbone in eval mode on purpose (see
+        :func:`~plmstruct.training.trainer.fit`)."""
+        return self.pst.mode == "extractors-only"
+
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.pst(batch["input_ids"], batch["attention_mask"], batch.get("graph")).logits
 

@@ -60,6 +60,9 @@ class SubnetworkModule(L.LightningModule):
         self.masks = masks or MaskSet(backbone, cfg.mask)
         self.strict_loading = False
 
+    #: tells :func:`~plmstruct.training.trainer.fit` that the eval-mode backbone is intended
+    frozen_parts_in_eval_mode = True
+
     def train(self, mode: bool = True) -> SubnetworkModule:
         super().train(mode)
         self.model.eval()

@@ -91,7 +91,7 @@ class MLMModule(L.LightningModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
-    def on_train_start(self) -> None:
+    def on_fit_start(self) -> None:
         self.model.train()  # loaders hand out models in eval mode; dropout (if any) acts in training
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

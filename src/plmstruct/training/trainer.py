@@ -294,5 +294,7 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Train
     with warnings.catch_warnings():
         if isinstance(datamodule, ResumableDataModule):  # Lightning cannot see that it resumes exactly
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
+        if getattr(module, "frozen_parts_in_eval_mode", False):  # on purpose: no dropout in a frozen backbone
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
     return trainer
