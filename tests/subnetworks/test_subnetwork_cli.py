@@ -43,6 +43,9 @@ def test_train_evaluate_apply_compare_on_tiny(tmp_path):
     assert "own_target" in res["subnetworks"]["random-helix"]["deterministic"]
     report = (tmp_path / "ev" / "REPORT.md").read_text()
     assert "| helix | helix | deterministic |" in report and "jaccard.png" in report
+    # which folder each name came from (two masks of the same target are told apart)
+    assert f"`helix` = `{tmp_path / 'h' / 'mask'}`" in report and f"`random-helix` = `{tmp_path / 'r' / 'mask'}`" in report
+    assert res["subnetworks"]["helix"]["mask_folder"] == str(tmp_path / "h" / "mask")
     assert (tmp_path / "ev" / "perplexity.png").is_file()
     _ok(["subnetwork", "apply", str(tmp_path / "h" / "mask"), "--out", str(tmp_path / "model")])
     applied = load_backbone(str(tmp_path / "model"))

@@ -33,6 +33,8 @@ class SubnetworkArtifact:
     binary: dict[str, torch.Tensor]
     scores: dict[str, torch.Tensor] | None
     config: dict = field(default_factory=dict)
+    #: the folder it was loaded from (None for an artifact built in memory)
+    source: Path | None = None
 
     @property
     def backbone(self) -> str:
@@ -102,7 +104,7 @@ def load_artifact(folder: Path) -> SubnetworkArtifact:
     if set(shapes) != set(packed):
         raise InputError("mask keys do not match the config", path=folder)
     binary = {k: _unpack(packed[k], shapes[k]) for k in shapes}
-    return SubnetworkArtifact(binary, scores, config)
+    return SubnetworkArtifact(binary, scores, config, source=folder)
 
 
 def _check_fits(artifact: SubnetworkArtifact, backbone: Backbone) -> None:

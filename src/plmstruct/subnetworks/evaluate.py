@@ -75,6 +75,7 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
         masks = attach_artifact(art, bb)
         try:
             entry = {"target": target.name, "random_control": control, "removed_fraction": art.removed_fraction(),
+                     "mask_folder": str(art.source) if art.source else None,
                      "deterministic": evaluate_perplexity(bb, examples, cfg.perplexity, masks, "deterministic",
                                                           own_targets=own)}
             if cfg.stochastic:
@@ -138,6 +139,9 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
              markdown_table(["subnetwork", "evaluated on", "mask", "target ppl (orig)", "target ppl (sub)", "Δ target",
                              "non-target ppl (orig)", "non-target ppl (sub)", "Δ non-target"], perplexity_rows(results)),
              ""]
+    folders = [f"`{name}` = `{art.source}`" for name, art in artifacts.items() if art.source is not None]
+    if folders:
+        lines[-1:-1] = ["", "Masks: " + "; ".join(folders) + "."]
     groups, modes = {}, set()
     for name, e in results["subnetworks"].items():
         mode = "stochastic" if "stochastic" in e else "deterministic"
