@@ -96,7 +96,7 @@ CLI_CASES: list[CliCase] = [
     # plmstruct ss (fine-tuning) and plmstruct subnetwork
     *(CliCase(SS_PREDICT, b) for b in FASTA_CASES),
     CliCase(SS_PREDICT, bad.missing_path("no_such.fasta")),
-    # (their messages name the path but say "not a ... folder (config.json missing)", not "no such")
+    # (a missing model/mask folder says what was expected there; an empty one is "not a ... folder")
     CliCase(SS_PREDICT_MODEL, bad.missing_path("no_such_model", says="no such folder (expected a fine-tuned model folder)")),
     CliCase(SS_PREDICT_MODEL, bad.empty_folder("not_a_model")),
     CliCase(SS_EVALUATE, bad.missing_path("no_such_model", says="no such folder (expected a fine-tuned model folder)")),

@@ -1,5 +1,6 @@
-"""``plmstruct pretrain``: MLM-pretrain a small ESM-2-architecture model from scratch on the
-bundled real sequences (ESM-2 recipe) and export it with a model card."""
+"""``plmstruct pretrain``: MLM-pretrain a small ESM-2-architecture model from scratch (or continue an
+existing ESM model, ``--init``) on the bundled real sequences (ESM-2 recipe) and export it with a
+model card."""
 
 from __future__ import annotations
 

@@ -54,9 +54,10 @@ def save_ss_model(model: SSModel, folder: Path, *, backbone_spec: str, extra: di
 
 
 def read_config(folder: Path) -> dict:
-    path = Path(folder) / "config.json"
-    if not Path(folder).is_dir():
+    folder = Path(folder)
+    if not folder.is_dir():
         raise InputError("no such folder (expected a fine-tuned model folder)", path=folder)
+    path = folder / "config.json"
     if not path.is_file():
         raise InputError("not a fine-tuned model folder (config.json missing)", path=folder)
     try:
