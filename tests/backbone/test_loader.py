@@ -8,10 +8,12 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from plmstruct.backbone import load_backbone, save_backbone, tiny_esm
 from plmstruct.backbone.fair_esm import _LAYER_MAP, _TOP_MAP
-from plmstruct.backbone.loader import esm_tokenizer
+from plmstruct.backbone.loader import esm_tokenizer, load_esm_dir
+from plmstruct.backbone.model import Backbone
 from plmstruct.data.secondary_structure import read_three_line
 from plmstruct.errors import InputError
 
@@ -156,8 +158,6 @@ def test_checkpoint_with_nan_or_of_another_backbone_is_refused(tmp_path):
     (tmp_path / "other" / "config.json").write_text(cfg)
     with pytest.raises(InputError, match="another backbone"):
         load_backbone(str(tmp_path / "other"))
-    from safetensors.torch import load_file, save_file
-
     state = load_file(str(tmp_path / "ok" / "model.safetensors"))
     key = next(k for k in state if k.endswith("query.weight"))
     state[key][0, 0] = float("nan")
@@ -185,3 +185,49 @@ def test_encode_names_record_and_position_of_a_bad_letter(default_backbone):
 def test_unknown_backbone_name_lists_the_known_ones():
     with pytest.raises(InputError, match="known names"):
         load_backbone("no-such-model-anywhere")
+
+
+def _with_trained_contact_head(seed: int, **kw) -> Backbone:
+    """A tiny ESM whose contact-regression head stands in for a trained one (own random weights)."""
+    tiny = tiny_esm(seed=seed, **kw)
+    with torch.no_grad():
+        tiny.model.esm.contact_head.regression.weight.normal_(generator=torch.Generator().manual_seed(seed))
+    tiny.contact_head = True
+    return tiny
+
+
+def test_only_checkpoints_with_a_contact_head_claim_one(tmp_path, default_backbone, antiberty):
+    assert not default_backbone.contact_head and not antiberty.contact_head and not tiny_esm().contact_head
+    trained = _with_trained_contact_head(7)
+    save_backbone(trained, tmp_path / "with")
+    plain = tmp_path / "plain"  # config.json + model.safetensors as `plmstruct pretrain` exports them
+    plain.mkdir()
+    trained.model.config.to_json_file(str(plain / "config.json"))
+    save_file({k: v.contiguous() for k, v in trained.model.state_dict().items() if "decoder" not in k},
+              str(plain / "model.safetensors"))
+    for loaded in (load_backbone(str(tmp_path / "with")), load_esm_dir(plain)):
+        assert loaded.contact_head
+        assert torch.equal(loaded.model.esm.contact_head.regression.weight,
+                           trained.model.esm.contact_head.regression.weight)
+    # an untrained (random) head is not written, so the folder does not pass it off as trained
+    save_backbone(tiny_esm(seed=8), tmp_path / "without")
+    assert not [k for k in load_file(str(tmp_path / "without" / "model.safetensors")) if "contact_head" in k]
+    assert not load_backbone(str(tmp_path / "without")).contact_head
+    save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()
+               if "decoder" not in k and "contact_head" not in k}, str(plain / "model.safetensors"))
+    assert not load_esm_dir(plain).contact_head
+
+
+def test_fair_esm_contact_regression_file_beside_the_checkpoint_is_read(tmp_path):
+    trained = _with_trained_contact_head(9, num_layers=2, hidden_size=32, num_heads=4)
+    state = _fair_esm_state(trained)
+    head = {k.removeprefix("encoder.sentence_encoder."): state.pop(k) for k in list(state) if "contact_head" in k}
+    assert set(head) == {"contact_head.regression.weight", "contact_head.regression.bias"}
+    path = tmp_path / "esm2_tiny.pt"
+    torch.save({"model": state, "cfg": {"model": argparse.Namespace(encoder_attention_heads=4)}}, path)
+    assert not load_backbone(str(path)).contact_head
+    torch.save({"model": head}, tmp_path / "esm2_tiny-contact-regression.pt")  # fair-esm's file name
+    loaded = load_backbone(str(path))
+    assert loaded.contact_head
+    assert torch.equal(loaded.model.esm.contact_head.regression.weight,
+                       trained.model.esm.contact_head.regression.weight)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from plmstruct.backbone import load_backbone, save_backbone, tiny_esm
+from plmstruct.cli.main import app
+from plmstruct.errors import InputError
 from plmstruct.evaluation.contacts import (
     ContactConfig,
     collection_structures,
@@ -15,6 +19,9 @@ from plmstruct.evaluation.contacts import (
 )
 from plmstruct.evaluation.esmfold import esmfold_evaluation, esmfold_unavailable, tm_score
 from plmstruct.evaluation.mask_report import jaccard, jaccard_matrix, mask_section, removed_table
+from plmstruct.evaluation.perplexity import PerplexityConfig
+from plmstruct.subnetworks.artifact import attach_artifact, load_artifact
+from plmstruct.subnetworks.evaluate import EvaluationConfig, evaluate_artifacts
 
 
 def test_precision_at_counts_top_pairs():
@@ -69,3 +76,40 @@ def test_esmfold_skips_cleanly_without_gpu():
     reason = esmfold_unavailable()
     assert reason and "GPU" in reason
     assert esmfold_evaluation({"layer0.query": torch.ones(2, 2, dtype=torch.bool)}, ["MKV"]) == {"skipped": reason}
+
+
+def test_contact_head_is_refused_where_the_backbone_has_no_trained_one(default_backbone, antiberty):
+    for backbone in (default_backbone, antiberty):
+        with pytest.raises(InputError, match="no trained ESM contact head"):
+            contact_precision(backbone, [], head="esm")
+
+
+def test_evaluation_uses_the_models_own_contact_head_when_it_has_one(tmp_path):
+    """A backbone with a trained contact-regression head (as the HF ESM-2 checkpoints) is judged by
+    that head, original and masked, and no probe is fitted; without one, by the attention probe."""
+    tiny = tiny_esm(seed=11)
+    with torch.no_grad():
+        tiny.model.esm.contact_head.regression.weight.normal_(generator=torch.Generator().manual_seed(0))
+    tiny.contact_head = True
+    save_backbone(tiny, tmp_path / "esm")
+    res = CliRunner().invoke(app, ["subnetwork", "train", "--backbone", str(tmp_path / "esm"), "--steps", "3",
+                                   "--batch-size", "4", "--crop", "48", "--limit-train", "16", "--lr", "1.0",
+                                   "--out", str(tmp_path / "h"), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    art = load_artifact(tmp_path / "h" / "mask")
+    contacts = ContactConfig(n_train=2, n_test=3)
+    cfg = EvaluationConfig(perplexity=PerplexityConfig(draws=1, passes=1), contacts=contacts, stochastic=False,
+                           limit_eval=4, esmfold=False)
+    results = evaluate_artifacts({"helix": art}, cfg)
+    assert results["contacts_setup"]["head"] == "the model's own ESM contact-regression head"
+    backbone = load_backbone(str(tmp_path / "esm"))
+    train, test = collection_structures(backbone.alphabet, contacts)
+    assert results["contacts_original"] == contact_precision(backbone, test, head="esm")
+    masks = attach_artifact(art, backbone)
+    with masks.mode("deterministic"):
+        assert results["subnetworks"]["helix"]["contacts"] == contact_precision(backbone, test, head="esm")
+    # the same model without its head: the probe, fitted on the training chains
+    save_backbone(tiny_esm(seed=11), tmp_path / "esm")
+    results = evaluate_artifacts({"helix": art}, cfg)
+    assert results["contacts_setup"]["head"].startswith("logistic-regression probe")
+    assert results["contacts_setup"]["train_chains"] == len(train) > 0

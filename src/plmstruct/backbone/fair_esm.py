@@ -7,7 +7,7 @@ present, else from the published ESM-2 family table. Key names follow fair-esm's
 ``encoder.`` removed). The rotary ``inv_freq`` buffers are carried over, not recomputed: the
 published models were trained with fp16-rounded frequencies, and recomputing them changes the
 outputs (see transformers' ``convert_esm.py``). The contact-regression head ships in a separate
-fair-esm file and may be absent.
+fair-esm file (``<name>-contact-regression.pt``), read when it lies beside the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from transformers import EsmForMaskedLM
 
 from plmstruct.backbone.kernels import use_fast_kernels
-from plmstruct.backbone.loader import esm_config, esm_tokenizer, load_weights
+from plmstruct.backbone.loader import esm_config, esm_tokenizer, has_contact_head, load_weights
 from plmstruct.backbone.model import Backbone
 from plmstruct.errors import InputError
 
@@ -91,10 +91,8 @@ def _heads_from_cfg(data: object) -> int | None:
     return int(heads) if heads else None
 
 
-def load_fair_esm_checkpoint(path: Path) -> Backbone:
-    """Load ``esm2_t*_UR50D.pt`` as an HF ``EsmForMaskedLM`` backbone."""
-    if not path.is_file():
-        raise InputError("no such checkpoint file" if not path.exists() else "not a file", path=path)
+def _read_checkpoint(path: Path) -> tuple[object, dict[str, torch.Tensor]]:
+    """The unpickled file (weights only) and its ``model`` state dict."""
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -104,6 +102,18 @@ def load_fair_esm_checkpoint(path: Path) -> Backbone:
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not state:
         raise InputError("no 'model' state dict in the checkpoint", path=path)
+    return data, state
+
+
+def load_fair_esm_checkpoint(path: Path) -> Backbone:
+    """Load ``esm2_t*_UR50D.pt`` as an HF ``EsmForMaskedLM`` backbone, with the contact-regression
+    head from ``esm2_t*_UR50D-contact-regression.pt`` beside it when that file exists (as fair-esm)."""
+    if not path.is_file():
+        raise InputError("no such checkpoint file" if not path.exists() else "not a file", path=path)
+    data, state = _read_checkpoint(path)
+    regression = path.with_name(f"{path.stem}-contact-regression.pt")  # fair-esm's name for the head
+    if regression.is_file():
+        state = state | _read_checkpoint(regression)[1]
     hf_state = fair_esm_to_hf_state(state)
     if "esm.embeddings.word_embeddings.weight" not in hf_state or not any(
             k.startswith("esm.encoder.layer.") for k in hf_state):
@@ -127,4 +137,5 @@ def load_fair_esm_checkpoint(path: Path) -> Backbone:
     model.tie_weights()
     use_fast_kernels(model)
     model.eval()
-    return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=path.stem)
+    return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=path.stem,
+                    contact_head=has_contact_head(hf_state))

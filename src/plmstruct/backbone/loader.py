@@ -109,13 +109,18 @@ def load_antiberty() -> Backbone:
 
 
 #: parameters a checkpoint may lack: recomputed buffers, weights tied to the token embedding, and
-#: ESM's contact-regression head (shipped separately by fair-esm, unused by plmstruct)
+#: ESM's contact-regression head (shipped separately by fair-esm; see :func:`has_contact_head`)
 _MAY_BE_MISSING = ("position_ids", "inv_freq", "lm_head.decoder.weight", "cls.predictions.decoder.weight",
                    "cls.predictions.decoder.bias")
 
 
 def _really_missing(keys: list[str]) -> list[str]:
     return [k for k in keys if not k.endswith(_MAY_BE_MISSING) and "contact_head" not in k]
+
+
+def has_contact_head(keys: object) -> bool:
+    """Whether a checkpoint's parameter names include ESM's contact-regression weights."""
+    return any(str(k).endswith("contact_head.regression.weight") for k in keys)
 
 
 def check_finite(tensors: dict[str, torch.Tensor], *, path: object | None = None) -> None:
@@ -176,6 +181,7 @@ def _from_hf_dir_or_id(spec: str) -> Backbone:
     except RuntimeError as err:  # size mismatch: weights of another backbone under this config
         raise InputError(f"weights do not fit the config (a checkpoint of another backbone?): "
                          f"{str(err).splitlines()[0][:300]}", path=source) from err
+    contact_head = family == "esm" and not has_contact_head(info.get("missing_keys", []))
     missing = _really_missing(list(info.get("missing_keys", [])))
     if missing or info.get("mismatched_keys"):
         raise InputError(f"weights do not fit the config (a checkpoint of another backbone?): "
@@ -185,7 +191,8 @@ def _from_hf_dir_or_id(spec: str) -> Backbone:
     tokenizer = esm_tokenizer() if family == "esm" else BertTokenizer.from_pretrained(source, do_lower_case=False)
     use_fast_kernels(model)
     model.eval()
-    return Backbone(model=model, tokenizer=tokenizer, family=family, name=local.name if is_dir else spec)
+    return Backbone(model=model, tokenizer=tokenizer, family=family, name=local.name if is_dir else spec,
+                    contact_head=contact_head)
 
 
 def load_default() -> Backbone:
@@ -208,7 +215,8 @@ def load_esm_dir(folder: Path, *, name: str | None = None) -> Backbone:
     model.tie_weights()
     use_fast_kernels(model)
     model.eval()
-    return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=name or folder.name)
+    return Backbone(model=model, tokenizer=esm_tokenizer(), family="esm", name=name or folder.name,
+                    contact_head=has_contact_head(state))
 
 
 def load_backbone(spec: str = DEFAULT_MODEL, *, device: str | torch.device | None = None) -> Backbone:
@@ -231,7 +239,10 @@ def load_backbone(spec: str = DEFAULT_MODEL, *, device: str | torch.device | Non
 
 
 def save_backbone(backbone: Backbone, folder: Path) -> None:
-    """Write ``config.json`` + ``model.safetensors`` (+ tokenizer files) in HF layout."""
+    """Write ``config.json`` + ``model.safetensors`` (+ tokenizer files) in HF layout; an untrained
+    contact head is left out, so that reloading the folder does not take it for a trained one."""
     folder.mkdir(parents=True, exist_ok=True)
-    backbone.model.save_pretrained(str(folder), safe_serialization=True)
+    state = None if backbone.contact_head else {
+        k: v for k, v in backbone.model.state_dict().items() if "contact_head" not in k}
+    backbone.model.save_pretrained(str(folder), safe_serialization=True, state_dict=state)
     backbone.tokenizer.save_pretrained(str(folder))

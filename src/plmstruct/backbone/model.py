@@ -26,12 +26,16 @@ FFN_MODULES = ("intermediate", "ffn_output")
 
 @dataclass
 class Backbone:
-    """A masked-LM protein transformer, its tokenizer and its family ("esm" or "bert")."""
+    """A masked-LM protein transformer, its tokenizer and its family ("esm" or "bert").
+
+    ``contact_head`` is true when the weights included a trained ESM contact-regression head (the
+    HF ESM-2 checkpoints do); otherwise the model's ``contact_head`` is random and must not be used."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     family: str
     name: str
+    contact_head: bool = False
 
     # ---- structure of the network -------------------------------------------------------
     @property

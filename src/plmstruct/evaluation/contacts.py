@@ -3,8 +3,9 @@
 Contacts are predicted from the symmetrised, APC-corrected attention maps of every layer and head
 (the features of ESM's contact regression) by a logistic-regression probe fitted on the original
 model's maps of a set of training structures; the same fitted probe then scores the test
-structures with the original and with the masked model (like ESM-2's fixed contact head, which the
-embedded default model has untrained). ``head="esm"`` uses an ESM model's own contact head instead.
+structures with the original and with the masked model (like ESM-2's fixed contact head).
+``head="esm"`` uses the model's own trained contact head instead (``Backbone.contact_head``: the HF
+ESM-2 checkpoints have one; the embedded default model and AntiBERTy do not).
 Precision of the top L/5 and L/2 pairs per chain, for long (|i-j| >= 24) and medium (12-23) ranges,
 averaged over chains (with each range's base rate: the expected precision of a random ranking); true contacts = Cβ (Cα for Gly) within 8 Å."""
 
@@ -151,12 +152,19 @@ def contact_precision(backbone: Backbone, test: Sequence[ProteinStructure], prob
                       threshold: float = 8.0) -> dict[str, float]:
     """Mean precision over ``test`` chains (``head``: ``probe`` needs a fitted ``probe``; ``esm``
     uses the model's own contact head)."""
-    if head == "esm" and backbone.family != "esm":
-        raise InputError(f"{backbone.name} has no ESM contact head; use the attention probe")
+    if head == "esm" and not backbone.contact_head:
+        raise InputError(f"{backbone.name} has no trained ESM contact head; use the attention probe")
+    if head == "probe" and probe is None:
+        raise ValueError("head='probe' needs a fitted probe (fit_contact_probe)")
     per_chain = []
     for s in test:
-        x, y, i, j = _pair_data(backbone, s, threshold)
-        scores = probe.decision_function(x) if head == "probe" else _esm_scores(backbone, s.sequence)[i, j]
+        if head == "probe":
+            x, y, i, j = _pair_data(backbone, s, threshold)
+            scores = probe.decision_function(x)
+        else:
+            i, j = _pairs(len(s), ~s.missing_ca)
+            y = contact_map(s, threshold).numpy()[i, j]
+            scores = _esm_scores(backbone, s.sequence)[i, j]
         per_chain.append(precision_at(scores, y, i, j, len(s)))
     keys = per_chain[0].keys()
     return {k: round(float(np.nanmean([p[k] for p in per_chain])), 4) for k in keys} | {"chains": len(per_chain)}

@@ -56,12 +56,15 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
     results: dict = {"backbone": spec, "subnetworks": {}, "original": {}}
     cache: dict[str, tuple[list, dict]] = {}
     probe = test = None
+    head = "esm" if bb.contact_head else "probe"
     if cfg.contacts is not None:
         train_s, test = collection_structures(bb.alphabet, cfg.contacts)
-        probe = fit_contact_probe(bb, train_s, cfg.contacts)
-        results["contacts_original"] = contact_precision(bb, test, probe)
-        results["contacts_setup"] = {"train_chains": len(train_s), "test_chains": len(test),
-                                     "head": "logistic-regression probe on APC attention (fitted on the original)"}
+        probe = None if bb.contact_head else fit_contact_probe(bb, train_s, cfg.contacts)
+        results["contacts_original"] = contact_precision(bb, test, probe, head=head)
+        results["contacts_setup"] = {
+            "train_chains": 0 if bb.contact_head else len(train_s), "test_chains": len(test),
+            "head": ("the model's own ESM contact-regression head" if bb.contact_head
+                     else "logistic-regression probe on APC attention (fitted on the original)")}
     for name, art in artifacts.items():
         target = eval_target(art, cfg.limit_eval)
         control = bool(art.config.get("run", {}).get("target", {}).get("random_control"))
@@ -81,9 +84,9 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
             if cfg.stochastic:
                 entry["stochastic"] = evaluate_perplexity(bb, examples, cfg.perplexity, masks, "stochastic",
                                                           own_targets=own)
-            if probe is not None:
+            if test is not None:
                 with masks.mode("deterministic"):
-                    entry["contacts"] = contact_precision(bb, test, probe)
+                    entry["contacts"] = contact_precision(bb, test, probe, head=head)
         finally:
             masks.remove()
         entry["original"] = {k: original[k] for k in ("target", "non_target", "own_target", "kl_uniform_target",
@@ -174,8 +177,9 @@ def report_markdown(results: dict, artifacts: dict[str, SubnetworkArtifact], out
         base = [k for k in results["contacts_original"] if "base rate" in k]
         setup = results["contacts_setup"]
         lines += ["### Contact precision (binary mask)", "",
-                  f"{setup['head']}; {setup['train_chains']} training / {setup['test_chains']} test chains from the "
-                  "bundled structure collection. Base rates (random ranking): "
+                  f"{setup['head']}; "
+                  + (f"{setup['train_chains']} training / " if setup["train_chains"] else "")
+                  + f"{setup['test_chains']} test chains from the bundled structure collection. Base rates (random ranking): "
                   + ", ".join(f"{k.split()[0]} {results['contacts_original'][k]:.3f}" for k in base) + ".", "",
                   markdown_table(["model", *keys], rows), ""]
     skipped = {e["esmfold"]["skipped"] for e in results["subnetworks"].values() if "skipped" in e.get("esmfold", {})}
