@@ -90,9 +90,12 @@ def pretrain(
 def _register_subcommands() -> None:
     from plmstruct.cli import demo_cmd, finetune_cmd, pst_cmd, subnetwork_cmd
 
-    app.add_typer(subnetwork_cmd.app, name="subnetwork", help="Trainable subnetworks (issue: structure probing).")
-    app.add_typer(pst_cmd.app, name="pst", help="Structure-aware PLM (PST).")
-    app.add_typer(finetune_cmd.app, name="ss", help="Lightweight fine-tuning for secondary structure.")
+    app.add_typer(subnetwork_cmd.app, name="subnetwork",
+                  help="Trainable subnetworks: masks that find where a model keeps one kind of structure knowledge.")
+    app.add_typer(pst_cmd.app, name="pst",
+                  help="Structure-aware PLM (PST): residue-graph GIN extractors inside the attention blocks.")
+    app.add_typer(finetune_cmd.app, name="ss",
+                  help="Secondary structure (3/8/9 states): LoRA, IA3, adapters, feature extraction, full tuning.")
     app.command("demo")(demo_cmd.demo)
     for extra in getattr(pst_cmd, "top_level_commands", []):
         app.command(extra.__name__.replace("_", "-"))(extra)
