@@ -35,6 +35,24 @@ def tiny():
     return tiny_esm(seed=0)
 
 
+@pytest.fixture()
+def tiny_with_contact_head():
+    """A factory of tiny random ESM-2s whose contact-regression head stands in for a trained one
+    (its own seeded random weights, ``contact_head=True``), as the HF ESM-2 checkpoints have."""
+    import torch
+
+    from plmstruct.backbone import tiny_esm
+
+    def make(seed: int, **kw):
+        backbone = tiny_esm(seed=seed, **kw)
+        with torch.no_grad():
+            backbone.model.esm.contact_head.regression.weight.normal_(generator=torch.Generator().manual_seed(seed))
+        backbone.contact_head = True
+        return backbone
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def default_backbone():
     """The embedded default model (real, pretrained by `plmstruct pretrain`)."""

@@ -13,7 +13,6 @@ from safetensors.torch import load_file, save_file
 from plmstruct.backbone import load_backbone, save_backbone, tiny_esm
 from plmstruct.backbone.fair_esm import _LAYER_MAP, _TOP_MAP
 from plmstruct.backbone.loader import esm_tokenizer, load_esm_dir
-from plmstruct.backbone.model import Backbone
 from plmstruct.data.secondary_structure import read_three_line
 from plmstruct.errors import InputError
 
@@ -187,18 +186,10 @@ def test_unknown_backbone_name_lists_the_known_ones():
         load_backbone("no-such-model-anywhere")
 
 
-def _with_trained_contact_head(seed: int, **kw) -> Backbone:
-    """A tiny ESM whose contact-regression head stands in for a trained one (own random weights)."""
-    tiny = tiny_esm(seed=seed, **kw)
-    with torch.no_grad():
-        tiny.model.esm.contact_head.regression.weight.normal_(generator=torch.Generator().manual_seed(seed))
-    tiny.contact_head = True
-    return tiny
-
-
-def test_only_checkpoints_with_a_contact_head_claim_one(tmp_path, default_backbone, antiberty):
+def test_only_checkpoints_with_a_contact_head_claim_one(tmp_path, default_backbone, antiberty,
+                                                        tiny_with_contact_head):
     assert not default_backbone.contact_head and not antiberty.contact_head and not tiny_esm().contact_head
-    trained = _with_trained_contact_head(7)
+    trained = tiny_with_contact_head(7)
     save_backbone(trained, tmp_path / "with")
     plain = tmp_path / "plain"  # config.json + model.safetensors as `plmstruct pretrain` exports them
     plain.mkdir()
@@ -218,8 +209,8 @@ def test_only_checkpoints_with_a_contact_head_claim_one(tmp_path, default_backbo
     assert not load_esm_dir(plain).contact_head
 
 
-def test_fair_esm_contact_regression_file_beside_the_checkpoint_is_read(tmp_path):
-    trained = _with_trained_contact_head(9, num_layers=2, hidden_size=32, num_heads=4)
+def test_fair_esm_contact_regression_file_beside_the_checkpoint_is_read(tmp_path, tiny_with_contact_head):
+    trained = tiny_with_contact_head(9, num_layers=2, hidden_size=32, num_heads=4)
     state = _fair_esm_state(trained)
     head = {k.removeprefix("encoder.sentence_encoder."): state.pop(k) for k in list(state) if "contact_head" in k}
     assert set(head) == {"contact_head.regression.weight", "contact_head.regression.bias"}

@@ -84,14 +84,10 @@ def test_contact_head_is_refused_where_the_backbone_has_no_trained_one(default_b
             contact_precision(backbone, [], head="esm")
 
 
-def test_evaluation_uses_the_models_own_contact_head_when_it_has_one(tmp_path):
+def test_evaluation_uses_the_models_own_contact_head_when_it_has_one(tmp_path, tiny_with_contact_head):
     """A backbone with a trained contact-regression head (as the HF ESM-2 checkpoints) is judged by
     that head, original and masked, and no probe is fitted; without one, by the attention probe."""
-    tiny = tiny_esm(seed=11)
-    with torch.no_grad():
-        tiny.model.esm.contact_head.regression.weight.normal_(generator=torch.Generator().manual_seed(0))
-    tiny.contact_head = True
-    save_backbone(tiny, tmp_path / "esm")
+    save_backbone(tiny_with_contact_head(11), tmp_path / "esm")
     res = CliRunner().invoke(app, ["subnetwork", "train", "--backbone", str(tmp_path / "esm"), "--steps", "3",
                                    "--batch-size", "4", "--crop", "48", "--limit-train", "16", "--lr", "1.0",
                                    "--out", str(tmp_path / "h"), "--threads", "1"])

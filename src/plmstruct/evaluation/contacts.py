@@ -100,11 +100,16 @@ def _pairs(n: int, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i[keep], j[keep]
 
 
+def _truth(s: ProteinStructure, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True contacts of the scored pairs (both residues resolved, |i-j| >= 6), and the pairs."""
+    i, j = _pairs(len(s), ~s.missing_ca)
+    return contact_map(s, threshold).numpy()[i, j], i, j
+
+
 def _pair_data(backbone: Backbone, s: ProteinStructure, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     feats = attention_features(backbone, s.sequence).numpy()
-    truth = contact_map(s, threshold).numpy()
-    i, j = _pairs(len(s), ~s.missing_ca)
-    return feats[:, i, j].T, truth[i, j], i, j
+    y, i, j = _truth(s, threshold)
+    return feats[:, i, j].T, y, i, j
 
 
 def fit_contact_probe(backbone: Backbone, train: Sequence[ProteinStructure], cfg: ContactConfig | None = None):
@@ -162,8 +167,7 @@ def contact_precision(backbone: Backbone, test: Sequence[ProteinStructure], prob
             x, y, i, j = _pair_data(backbone, s, threshold)
             scores = probe.decision_function(x)
         else:
-            i, j = _pairs(len(s), ~s.missing_ca)
-            y = contact_map(s, threshold).numpy()[i, j]
+            y, i, j = _truth(s, threshold)
             scores = _esm_scores(backbone, s.sequence)[i, j]
         per_chain.append(precision_at(scores, y, i, j, len(s)))
     keys = per_chain[0].keys()

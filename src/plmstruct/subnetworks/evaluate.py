@@ -59,12 +59,14 @@ def evaluate_artifacts(artifacts: dict[str, SubnetworkArtifact], cfg: Evaluation
     head = "esm" if bb.contact_head else "probe"
     if cfg.contacts is not None:
         train_s, test = collection_structures(bb.alphabet, cfg.contacts)
-        probe = None if bb.contact_head else fit_contact_probe(bb, train_s, cfg.contacts)
+        if head == "esm":
+            setup = {"train_chains": 0, "head": "the model's own ESM contact-regression head"}
+        else:
+            probe = fit_contact_probe(bb, train_s, cfg.contacts)
+            setup = {"train_chains": len(train_s),
+                     "head": "logistic-regression probe on APC attention (fitted on the original)"}
         results["contacts_original"] = contact_precision(bb, test, probe, head=head)
-        results["contacts_setup"] = {
-            "train_chains": 0 if bb.contact_head else len(train_s), "test_chains": len(test),
-            "head": ("the model's own ESM contact-regression head" if bb.contact_head
-                     else "logistic-regression probe on APC attention (fitted on the original)")}
+        results["contacts_setup"] = setup | {"test_chains": len(test)}
     for name, art in artifacts.items():
         target = eval_target(art, cfg.limit_eval)
         control = bool(art.config.get("run", {}).get("target", {}).get("random_control"))
